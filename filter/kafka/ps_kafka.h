@@ -1,0 +1,165 @@
+/*
+ * ps_kafka: the only place librdkafka is seen. Consumer-group member,
+ * transactional (or idempotent) producer, a plain topic reader, and the
+ * embedded development broker (librdkafka's mock cluster).
+ *
+ * Error classes follow librdkafka's transactional API and stay distinct:
+ *   PS_ERR_KAFKA_RETRIABLE  retry the same call;
+ *   PS_ERR_KAFKA_ABORTABLE  abort the transaction, rewind, carry on;
+ *   PS_ERR_KAFKA_FATAL      stop the process (fencing included);
+ *   PS_ERR_TIMEOUT          the call timed out (callers recreate the producer).
+ * Anything librdkafka reports without a class is PS_ERR_KAFKA_FATAL.
+ *
+ * librdkafka's logs are routed through ps_log (component "kafka"). No payload
+ * ever reaches a log line: only topics, partitions, offsets and error names.
+ *
+ * Properties are passed to rd_kafka_conf_set unchanged, in order, after our
+ * defaults, except those our guarantees depend on (enable.auto.commit,
+ * isolation.level, transactional.id, enable.idempotence, group.id) which are
+ * set last and logged when a property tried to change them.
+ */
+#ifndef PS_KAFKA_H
+#define PS_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ps_error.h"
+
+struct ps_kafka_property {
+    const char *key;
+    const char *value;
+};
+
+struct ps_kafka_header {
+    const char *name;
+    const void *value;
+    size_t len;
+};
+
+/* One consumed message; every pointer is borrowed from its batch. */
+struct ps_kafka_message {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms;            /* -1 when absent */
+    const void *key;                 /* may be NULL */
+    size_t key_len;
+    const void *value;               /* may be NULL (tombstone) */
+    size_t len;
+    struct ps_kafka_header *headers; /* header_count entries */
+    size_t header_count;
+};
+
+/* ------------------------------------------------------------------ broker */
+
+struct ps_kafka_broker;
+
+/* Starts an embedded mock cluster of broker_count brokers on loopback. */
+ps_err_t ps_kafka_broker_new(int broker_count, struct ps_kafka_broker **broker_p,
+                             struct ps_error *err);
+/* "127.0.0.1:port,..." owned by the broker. */
+const char *ps_kafka_broker_bootstraps(const struct ps_kafka_broker *broker);
+/* Creates a topic (replication: min(3, brokers)). Existing topic: PS_OK. */
+ps_err_t ps_kafka_broker_topic_create(struct ps_kafka_broker *broker, const char *topic,
+                                      int partitions, struct ps_error *err);
+/* Stops the cluster. NULL is a no-op. */
+void ps_kafka_broker_destroy(struct ps_kafka_broker *broker);
+
+/* ---------------------------------------------------------------- consumer */
+
+struct ps_kafka_consumer;
+struct ps_kafka_batch;
+
+/* A consumer-group member (auto commit off, read_committed, cooperative-sticky,
+ * auto.offset.reset=earliest unless properties say otherwise). */
+ps_err_t ps_kafka_consumer_new(const char *bootstraps, const char *group_id,
+                               const struct ps_kafka_property *props, size_t prop_count,
+                               struct ps_kafka_consumer **consumer_p, struct ps_error *err);
+ps_err_t ps_kafka_consumer_subscribe(struct ps_kafka_consumer *consumer,
+                                     const char *const *topics, size_t count,
+                                     struct ps_error *err);
+/* Leaves the group and destroys. NULL is a no-op. */
+void ps_kafka_consumer_destroy(struct ps_kafka_consumer *consumer);
+
+/* Number of partitions currently assigned. */
+int ps_kafka_consumer_assigned(const struct ps_kafka_consumer *consumer);
+
+/* Polls until max messages arrived or timeout_ms passed since the first one
+ * (or since the call, while none came). The batch may hold zero messages.
+ * The batch records the next offset of each partition it holds.
+ * PS_ERR_KAFKA_FATAL on a fatal consumer error. */
+ps_err_t ps_kafka_consumer_poll_batch(struct ps_kafka_consumer *consumer, size_t max,
+                                      int timeout_ms, struct ps_kafka_batch **batch_p,
+                                      struct ps_error *err);
+
+size_t ps_kafka_batch_count(const struct ps_kafka_batch *batch);
+const struct ps_kafka_message *ps_kafka_batch_message(const struct ps_kafka_batch *batch,
+                                                      size_t i);
+/* Releases the messages. NULL is a no-op. */
+void ps_kafka_batch_destroy(struct ps_kafka_batch *batch);
+
+/* Commits the batch's next offsets synchronously (at-least-once mode). */
+ps_err_t ps_kafka_consumer_commit(struct ps_kafka_consumer *consumer,
+                                  const struct ps_kafka_batch *batch, struct ps_error *err);
+/* Seeks every assigned partition back to its committed offset (after an abort). */
+ps_err_t ps_kafka_consumer_rewind(struct ps_kafka_consumer *consumer, struct ps_error *err);
+
+/* ---------------------------------------------------------------- producer */
+
+struct ps_kafka_producer;
+
+/* transactional_id NULL: an idempotent producer (at-least-once mode).
+ * Otherwise a transactional producer; call init_transactions before use. */
+ps_err_t ps_kafka_producer_new(const char *bootstraps, const char *transactional_id,
+                               const struct ps_kafka_property *props, size_t prop_count,
+                               struct ps_kafka_producer **producer_p, struct ps_error *err);
+/* Flushes (up to 10 s) and destroys. NULL is a no-op. */
+void ps_kafka_producer_destroy(struct ps_kafka_producer *producer);
+
+ps_err_t ps_kafka_producer_init_transactions(struct ps_kafka_producer *producer, int timeout_ms,
+                                             struct ps_error *err);
+ps_err_t ps_kafka_producer_begin(struct ps_kafka_producer *producer, struct ps_error *err);
+
+/* Produces a copy of key/value/headers. partition -1: by key (murmur2, as the
+ * Java client). Synchronous failure inside a transaction is ABORTABLE. */
+ps_err_t ps_kafka_producer_send(struct ps_kafka_producer *producer, const char *topic,
+                                int32_t partition, const void *key, size_t key_len,
+                                const void *value, size_t len,
+                                const struct ps_kafka_header *headers, size_t header_count,
+                                struct ps_error *err);
+
+/* Sends the batch's offsets with the consumer's group metadata into the
+ * transaction and commits it. batch may be NULL (nothing consumed). */
+ps_err_t ps_kafka_producer_commit(struct ps_kafka_producer *producer,
+                                  struct ps_kafka_consumer *consumer,
+                                  const struct ps_kafka_batch *batch, int timeout_ms,
+                                  struct ps_error *err);
+ps_err_t ps_kafka_producer_abort(struct ps_kafka_producer *producer, int timeout_ms,
+                                 struct ps_error *err);
+/* Waits for every outstanding delivery (at-least-once mode). PS_ERR_KAFKA when
+ * a delivery failed since the last flush. */
+ps_err_t ps_kafka_producer_flush(struct ps_kafka_producer *producer, int timeout_ms,
+                                 struct ps_error *err);
+
+/* ------------------------------------------------------------------ reader */
+
+struct ps_kafka_reader;
+
+/* Reads a whole topic from the beginning to the high watermark of every
+ * partition at the time of creation (no group, no commits). */
+ps_err_t ps_kafka_reader_new(const char *bootstraps, const char *topic,
+                             const struct ps_kafka_property *props, size_t prop_count,
+                             struct ps_kafka_reader **reader_p, struct ps_error *err);
+/* Next message (borrowed until the next call). PS_ERR_STOPPED at the end,
+ * PS_ERR_TIMEOUT when nothing came in timeout_ms before the end. */
+ps_err_t ps_kafka_reader_next(struct ps_kafka_reader *reader, int timeout_ms,
+                              const struct ps_kafka_message **msg_p, struct ps_error *err);
+/* NULL is a no-op. */
+void ps_kafka_reader_destroy(struct ps_kafka_reader *reader);
+
+/* Total messages between low and high watermarks across a topic's partitions. */
+ps_err_t ps_kafka_topic_count(const char *bootstraps, const char *topic, int64_t *count_p,
+                              struct ps_error *err);
+
+#endif
