@@ -39,9 +39,20 @@ struct ps_keyring;
 /* Calls sodium_init once; safe to call many times. PS_ERR_INVALID on failure. */
 ps_err_t ps_crypto_init(struct ps_error *err);
 
+/* Makes the process unable to leak the keyring through a crash or a debugger:
+ * sets RLIMIT_CORE to 0 (soft and hard) and, on Linux, PR_SET_DUMPABLE to 0
+ * (which also stops other processes of the same user from ptrace-attaching or
+ * reading /proc/<pid>/mem). Call once at start-up, before the keyring is
+ * loaded; it is process-wide and meant to last for the life of the process
+ * (the hard core limit of 0 cannot be raised again without privilege).
+ * PS_ERR_INVALID (with the system's reason) when either call fails. Call it
+ * from main before other threads start. */
+ps_err_t ps_crypto_harden_process(struct ps_error *err);
+
 /* Builds a keyring from entries (which it does not keep). origin names the
  * keyring in messages. PS_ERR_CONFIG for an empty list, ids or not_before not
- * strictly increasing, a secret that is not base64 or shorter than 32 bytes;
+ * strictly increasing, a secret that is not base64, shorter than 32 bytes or
+ * longer than 64;
  * the message names the entry by id, never the secret. */
 ps_err_t ps_keyring_new(const struct ps_keyring_entry *entries, size_t count, const char *origin,
                         struct ps_keyring **kr_p, struct ps_error *err);

@@ -55,8 +55,10 @@ ps_err_t ps_pseudonymise_with_key(const struct ps_pseudonymiser *p, uint32_t key
                                   const char *kind, const char *value, size_t len,
                                   char token[PS_TOKEN_MAX], struct ps_error *err);
 
-/* RFC 4648 base32, lower case, no padding. out needs 8*ceil(len/5)/5+1 bytes;
- * returns the characters written (NUL added). */
+/* RFC 4648 base32, lower case, no padding. out needs ceil(8*len/5)+1 bytes
+ * (8*ceil(len/5)+1 always suffices); returns the characters written (NUL
+ * added). When size is too small nothing is encoded: returns 0 and, if size
+ * is not 0, writes an empty string. */
 size_t ps_base32_encode(const uint8_t *data, size_t len, char *out, size_t size);
 
 #endif

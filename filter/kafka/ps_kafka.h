@@ -66,6 +66,19 @@ ps_err_t ps_kafka_broker_topic_create(struct ps_kafka_broker *broker, const char
 /* Stops the cluster. NULL is a no-op. */
 void ps_kafka_broker_destroy(struct ps_kafka_broker *broker);
 
+/* Fault injection for tests: the next count requests with Kafka API key
+ * api_key (Produce 0, Fetch 1, Metadata 3, OffsetCommit 8, OffsetFetch 9,
+ * FindCoordinator 10, JoinGroup 11, Heartbeat 12, SyncGroup 14,
+ * InitProducerId 22, AddPartitionsToTxn 24, AddOffsetsToTxn 25, EndTxn 26,
+ * TxnOffsetCommit 28), to whichever broker, fail with the Kafka protocol
+ * error code kafka_error (e.g. 15 COORDINATOR_NOT_AVAILABLE, 90
+ * PRODUCER_FENCED). count at most 1000. */
+ps_err_t ps_kafka_broker_fail_requests(struct ps_kafka_broker *broker, int api_key, size_t count,
+                                       int kafka_error, struct ps_error *err);
+/* Drops failures injected for api_key that no request has consumed yet (an
+ * injected error for a request that is never sent waits for the next one). */
+void ps_kafka_broker_clear_failures(struct ps_kafka_broker *broker, int api_key);
+
 /* ---------------------------------------------------------------- consumer */
 
 struct ps_kafka_consumer;

@@ -1,0 +1,93 @@
+/*
+ * ps_avro_internal: what the Avro layer's .c files share and nobody else sees.
+ *
+ * The public headers keep struct ps_schema and struct ps_event opaque; the
+ * codec and the projection need the Avro C schema, the jansson document and
+ * the per-node facts computed at load, so they are laid out here. Only files
+ * under filter/avro include this header (and the Avro layer's own tests).
+ */
+#ifndef PS_AVRO_INTERNAL_H
+#define PS_AVRO_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <avro.h>
+#include <jansson.h>
+
+#include "ps_buf.h"
+#include "ps_codec.h"
+#include "ps_error.h"
+#include "ps_scalar.h"
+#include "ps_schema.h"
+
+/* Facts about a node that callers of ps_schema.h do not need. */
+struct ps_schema_node_ext {
+    int field_index;        /* position among the fields of the parent record; -1 otherwise */
+    int null_branch;        /* nullable nodes: union index of "null" (0 or 1); -1 otherwise */
+    int *children;          /* child node indexes in field order (child_count entries) */
+    int *chain;             /* node indexes from the root to this node, inclusive */
+    int chain_len;
+    json_t *field_json;     /* the field object for record fields (borrowed from doc) */
+    json_t *type_json;      /* resolved definition of the node's (non-null) type (borrowed) */
+    char *ns;               /* namespace in force where the type is written ("" for none) */
+};
+
+struct ps_schema {
+    char *json;             /* text as loaded */
+    char *origin;
+    char *name;             /* full name of the top-level record */
+    json_t *doc;            /* the parsed text; type_json and field_json point into it */
+    json_t *named;          /* full name -> definition object (borrowed from doc) */
+    avro_schema_t avro;
+    uint64_t fingerprint;
+    uint64_t serial;        /* unique per load: decoders key their cached values on it */
+    struct ps_schema_node *nodes;
+    struct ps_schema_node_ext *ext;
+    size_t count;
+    size_t cap;
+};
+
+struct ps_event {
+    const struct ps_schema *schema;
+    avro_value_t value;
+};
+
+/* Full name of a named type definition written where namespace ns applies;
+ * *def_ns_p gets the namespace in force inside it. Both malloc'd; NULL when
+ * the definition has no name or memory runs out. */
+char *ps_schema_fullname(json_t *def, const char *ns, char **def_ns_p);
+/* Definition of the named type ref as written where namespace ns applies. */
+json_t *ps_schema_lookup_named(const struct ps_schema *schema, const char *ref, const char *ns);
+
+/* Walks a datum against the schema without allocating: every length and count
+ * is checked against the bytes that remain, the nesting depth and the item
+ * budget against limits, and trailing bytes are refused. PS_ERR_DECODE or
+ * PS_ERR_LIMIT naming the path. */
+ps_err_t ps_avro_validate(const struct ps_schema *schema, const void *datum, size_t len,
+                          const struct ps_codec_limits *limits, struct ps_error *err);
+
+/* Installs the counting allocator into Avro C (once per process). */
+void ps_avro_allocator_install(void);
+/* Starts counting Avro C's allocations on this thread: a single request or a
+ * running total above cap is refused. */
+void ps_avro_allocator_begin(size_t cap);
+/* Stops counting; returns non-zero when a request was refused since begin. */
+int ps_avro_allocator_end(void);
+
+/* The schema of a node's error messages: its path, or "(root)". */
+const char *ps_avro_node_label(const struct ps_schema *schema, int node);
+
+/* Converts a leaf Avro value to a scalar; strings point into the value. */
+int ps_avro_value_to_scalar(avro_value_t *value, struct ps_scalar *scalar_p);
+
+/* The little binary encoder shared by the projection and the JSON encoder.
+ * Each returns PS_OK, PS_ERR_LIMIT past the buffer's maximum or PS_ERR_NOMEM. */
+ps_err_t ps_avro_write_long(struct ps_buf *out, int64_t v);
+ps_err_t ps_avro_write_bytes(struct ps_buf *out, const void *data, size_t len);
+ps_err_t ps_avro_write_float(struct ps_buf *out, float v);
+ps_err_t ps_avro_write_double(struct ps_buf *out, double v);
+/* Writes any Avro value as Avro C's avro_value_write would. */
+ps_err_t ps_avro_write_value(struct ps_buf *out, avro_value_t *value);
+
+#endif

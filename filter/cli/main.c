@@ -1,0 +1,59 @@
+/*
+ * pseudostream: one binary, with subcommands.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"demo", cmd_demo, "everything in one process on the embedded broker, with artificial data"},
+    {"run", cmd_run, "the filter: consume, decide per destination, produce (needs -c CONFIG)"},
+    {"broker", cmd_broker, "run the embedded development broker (librdkafka's mock cluster)"},
+    {"generate", cmd_generate, "produce artificial HL7v2 and FHIR events to a topic"},
+    {"consume", cmd_consume, "decode a topic to one JSON object per line"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: pseudostream COMMAND [OPTIONS]\n\n"
+            "Reads Avro health events from Kafka and republishes, per destination, only what\n"
+            "that destination's purpose and legal basis allow.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(out, "\n'pseudostream COMMAND --help' describes each command.\n"
+                 "pseudostream %s\n", PS_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("pseudostream %s\n", PS_VERSION);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            return commands[i].fn(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "pseudostream: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}

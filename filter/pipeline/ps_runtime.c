@@ -1,0 +1,155 @@
+#include "ps_runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ps_keyring_file.h"
+#include "ps_log.h"
+#include "ps_schema.h"
+
+ps_err_t ps_runtime_load_schemas(const struct ps_config *conf, struct ps_registry **reg_p,
+                                 struct ps_error *err)
+{
+    struct ps_registry *reg = NULL;
+    struct ps_schema_limits limits = {.max_depth = (int)conf->limits.max_depth};
+    ps_err_t rc = ps_registry_new(&reg, err);
+    for (size_t i = 0; rc == PS_OK && i < conf->schema_count; i++) {
+        struct ps_schema *schema = NULL;
+        rc = ps_schema_load_file(conf->schemas[i].file, &limits, &schema, err);
+        if (rc == PS_OK) {
+            rc = ps_registry_add(reg, schema, conf->schemas[i].id, err);
+            if (rc != PS_OK) {
+                ps_schema_destroy(schema);
+            }
+        }
+    }
+    if (rc != PS_OK) {
+        ps_registry_destroy(reg);
+        return rc;
+    }
+    *reg_p = reg;
+    return PS_OK;
+}
+
+static ps_err_t load_keyring(const char *path, struct ps_keyring **kr_p, struct ps_error *err)
+{
+    struct ps_keyring_file *kf = NULL;
+    struct ps_keyring_entry *entries = NULL;
+    ps_err_t rc = ps_keyring_file_load(path, &kf, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    entries = calloc(kf->key_count + 1, sizeof(*entries));
+    if (!entries) {
+        rc = ps_error_set(err, PS_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < kf->key_count; i++) {
+        entries[i].id = kf->keys[i].id;
+        entries[i].not_before_ms = kf->keys[i].not_before_ms;
+        entries[i].retired = kf->keys[i].retired;
+        entries[i].secret_b64 = kf->keys[i].secret_b64;
+    }
+    rc = ps_keyring_new(entries, kf->key_count, path, kr_p, err);
+cleanup:
+    free(entries);
+    ps_keyring_file_destroy(kf);
+    return rc;
+}
+
+static ps_err_t build(struct ps_runtime *rt, struct ps_error *err)
+{
+    struct ps_config *conf = rt->conf;
+    ps_codec_limits_default(&rt->limits);
+    rt->limits.max_message_bytes = conf->limits.max_message_bytes;
+    rt->limits.max_alloc_bytes = conf->limits.max_alloc_bytes;
+    rt->limits.max_depth = (int)conf->limits.max_depth;
+    rt->limits.max_items = conf->limits.max_items;
+
+    rt->props = calloc(conf->kafka.property_count + 1, sizeof(*rt->props));
+    if (!rt->props) {
+        return ps_error_set(err, PS_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < conf->kafka.property_count; i++) {
+        rt->props[i].key = conf->kafka.properties[i].key;
+        rt->props[i].value = conf->kafka.properties[i].value;
+    }
+    rt->prop_count = conf->kafka.property_count;
+
+    ps_err_t rc = ps_crypto_init(err);
+    if (rc == PS_OK) {
+        rc = ps_runtime_load_schemas(conf, &rt->reg, err);
+    }
+    if (rc == PS_OK) {
+        rc = ps_policy_doc_load(conf->policy_file, &rt->policy, err);
+    }
+    if (rc == PS_OK) {
+        rc = ps_digest_file_hex(conf->policy_file, rt->policy_hash, err);
+    }
+    if (rc == PS_OK) {
+        rc = load_keyring(conf->keyring_file, &rt->kr, err);
+    }
+    if (rc == PS_OK) {
+        rc = ps_engine_new(rt->policy, rt->policy_hash, rt->reg, rt->kr, &rt->engine, err);
+    }
+    if (rc == PS_OK && !ps_keyring_locked(rt->kr)) {
+        PS_WARN("runtime", "keyring_not_locked",
+                "keyring secrets could not be locked in memory (raise RLIMIT_MEMLOCK); they "
+                "may be swapped to disk");
+    }
+    return rc;
+}
+
+ps_err_t ps_runtime_open(const char *config_path, const char *const *props, size_t count,
+                         struct ps_runtime **rt_p, struct ps_error *err)
+{
+    struct ps_runtime *rt = calloc(1, sizeof(*rt));
+    if (!rt) {
+        return ps_error_set(err, PS_ERR_NOMEM, "out of memory");
+    }
+    ps_err_t rc = ps_config_load(config_path, &rt->conf, err);
+    for (size_t i = 0; rc == PS_OK && i < count; i++) {
+        rc = ps_config_set_property(rt->conf, props[i], err);
+    }
+    if (rc == PS_OK) {
+        rc = build(rt, err);
+    }
+    if (rc != PS_OK) {
+        ps_runtime_close(rt);
+        return rc;
+    }
+    *rt_p = rt;
+    return PS_OK;
+}
+
+void ps_runtime_pipeline_options(const struct ps_runtime *rt, struct ps_pipeline_options *opt)
+{
+    const struct ps_config *conf = rt->conf;
+    memset(opt, 0, sizeof(*opt));
+    opt->bootstraps = conf->kafka.bootstrap_servers;
+    opt->group_id = conf->kafka.group_id;
+    opt->transactional_id = conf->delivery.mode == PS_DELIVERY_TRANSACTIONAL
+                                ? conf->kafka.transactional_id : NULL;
+    opt->props = rt->props;
+    opt->prop_count = rt->prop_count;
+    opt->topics = (const char *const *)conf->input_topics;
+    opt->topic_count = conf->input_topic_count;
+    opt->dead_letter_topic = conf->dead_letter_topic;
+    opt->batch_max_events = conf->delivery.batch_max_events;
+    opt->transaction_interval_ms = (int)conf->delivery.transaction_interval_ms;
+    opt->limits = rt->limits;
+}
+
+void ps_runtime_close(struct ps_runtime *rt)
+{
+    if (!rt) {
+        return;
+    }
+    free(rt->props);
+    ps_engine_destroy(rt->engine);
+    ps_keyring_destroy(rt->kr);
+    ps_policy_doc_destroy(rt->policy);
+    ps_registry_destroy(rt->reg);
+    ps_config_destroy(rt->conf);
+    free(rt);
+}

@@ -1,0 +1,395 @@
+#include "ps_engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ps_buf.h"
+#include "ps_frame.h"
+#include "ps_policy.h"
+#include "ps_pseudonym.h"
+#include "ps_transform.h"
+
+struct ps_engine {
+    const struct ps_policy_doc *doc;
+    const struct ps_registry *reg;
+    char policy_hash[80];
+    size_t dst_count;
+    size_t schema_count;
+    struct ps_plan **plans;                  /* [schema * dst_count + d] */
+    struct ps_pseudonymiser **pseudonymisers; /* [d], NULL without a domain */
+};
+
+struct ps_engine_worker {
+    const struct ps_engine *engine;
+    struct ps_decoder *dec;
+    struct ps_buf *bufs;                     /* one output buffer per destination */
+    struct ps_engine_output *outputs;
+    char (*keys)[PS_TOKEN_MAX];
+    const struct ps_schema *last_schema;
+};
+
+/* What the map callback needs to transform one event for one destination. */
+struct map_ctx {
+    const struct ps_plan *plan;
+    const struct ps_pseudonymiser *pseudonymiser;
+    int64_t event_ms;
+    int has_time;
+    uint32_t key_id;
+    char text[PS_TOKEN_MAX];
+};
+
+static size_t schema_index(const struct ps_engine *engine, const struct ps_schema *schema)
+{
+    for (size_t s = 0; s < engine->schema_count; s++) {
+        if (ps_registry_at(engine->reg, s) == schema) {
+            return s;
+        }
+    }
+    return (size_t)-1;
+}
+
+/* A path rule that names no field of any schema is a typo, not a choice. */
+static ps_err_t check_paths_exist(const struct ps_engine *engine, struct ps_error *err)
+{
+    const struct ps_policy_doc *doc = engine->doc;
+    for (size_t d = 0; d < doc->destination_count; d++) {
+        const struct ps_policy_destination *dst = &doc->destinations[d];
+        for (size_t r = 0; r < dst->rule_count; r++) {
+            const struct ps_policy_rule *rule = &dst->rules[r];
+            int found = !rule->path;
+            for (size_t s = 0; !found && s < engine->schema_count; s++) {
+                found = ps_schema_find(ps_registry_at(engine->reg, s), rule->path) >= 0;
+            }
+            if (!found) {
+                return ps_error_set_at(err, PS_ERR_CONFIG, doc->file, rule->line, rule->col,
+                                       "destination '%s': path '%s' names no field of any "
+                                       "schema (paths look like pid.date_of_birth or "
+                                       "pid.address[].postcode)", dst->name, rule->path);
+            }
+        }
+    }
+    return PS_OK;
+}
+
+static ps_err_t compile_all(struct ps_engine *engine, const struct ps_keyring *kr,
+                            struct ps_error *err)
+{
+    const struct ps_policy_doc *doc = engine->doc;
+    for (size_t d = 0; d < engine->dst_count; d++) {
+        const struct ps_policy_destination *dst = &doc->destinations[d];
+        if (dst->pseudonym_domain) {
+            ps_err_t rc = ps_pseudonymiser_new(kr, dst->pseudonym_domain,
+                                               &engine->pseudonymisers[d], err);
+            if (rc != PS_OK) {
+                return ps_error_prefix(err, "destination '%s'", dst->name);
+            }
+        }
+        for (size_t s = 0; s < engine->schema_count; s++) {
+            ps_err_t rc = ps_plan_compile(doc, dst, ps_registry_at(engine->reg, s),
+                                          &engine->plans[s * engine->dst_count + d], err);
+            if (rc != PS_OK) {
+                return rc;
+            }
+        }
+    }
+    return check_paths_exist(engine, err);
+}
+
+ps_err_t ps_engine_new(const struct ps_policy_doc *doc, const char *policy_hash,
+                       const struct ps_registry *reg, const struct ps_keyring *kr,
+                       struct ps_engine **engine_p, struct ps_error *err)
+{
+    ps_err_t rc = ps_policy_check(doc, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    struct ps_engine *engine = calloc(1, sizeof(*engine));
+    if (!engine) {
+        return ps_error_set(err, PS_ERR_NOMEM, "out of memory");
+    }
+    engine->doc = doc;
+    engine->reg = reg;
+    snprintf(engine->policy_hash, sizeof(engine->policy_hash), "%s", policy_hash);
+    engine->dst_count = doc->destination_count;
+    engine->schema_count = ps_registry_count(reg);
+    engine->plans = calloc(engine->dst_count * engine->schema_count + 1, sizeof(*engine->plans));
+    engine->pseudonymisers = calloc(engine->dst_count, sizeof(*engine->pseudonymisers));
+    if (!engine->plans || !engine->pseudonymisers) {
+        rc = ps_error_set(err, PS_ERR_NOMEM, "out of memory");
+    } else {
+        rc = compile_all(engine, kr, err);
+    }
+    if (rc != PS_OK) {
+        ps_engine_destroy(engine);
+        return rc;
+    }
+    *engine_p = engine;
+    return PS_OK;
+}
+
+void ps_engine_destroy(struct ps_engine *engine)
+{
+    if (!engine) {
+        return;
+    }
+    for (size_t i = 0; engine->plans && i < engine->dst_count * engine->schema_count; i++) {
+        ps_plan_destroy(engine->plans[i]);
+    }
+    for (size_t d = 0; engine->pseudonymisers && d < engine->dst_count; d++) {
+        ps_pseudonymiser_destroy(engine->pseudonymisers[d]);
+    }
+    free(engine->plans);
+    free(engine->pseudonymisers);
+    free(engine);
+}
+
+size_t ps_engine_destination_count(const struct ps_engine *engine)
+{
+    return engine->dst_count;
+}
+
+const struct ps_policy_destination *ps_engine_destination(const struct ps_engine *engine,
+                                                          size_t i)
+{
+    return i < engine->dst_count ? &engine->doc->destinations[i] : NULL;
+}
+
+const char *ps_engine_policy_hash(const struct ps_engine *engine)
+{
+    return engine->policy_hash;
+}
+
+const struct ps_plan *ps_engine_plan(const struct ps_engine *engine, const struct ps_schema *schema,
+                                     size_t d)
+{
+    size_t s = schema_index(engine, schema);
+    if (s == (size_t)-1 || d >= engine->dst_count) {
+        return NULL;
+    }
+    return engine->plans[s * engine->dst_count + d];
+}
+
+ps_err_t ps_engine_worker_new(const struct ps_engine *engine, const struct ps_codec_limits *limits,
+                              struct ps_engine_worker **worker_p, struct ps_error *err)
+{
+    struct ps_engine_worker *w = calloc(1, sizeof(*w));
+    size_t n = engine->dst_count;
+    if (!w || !(w->bufs = calloc(n, sizeof(*w->bufs))) ||
+        !(w->outputs = calloc(n, sizeof(*w->outputs))) ||
+        !(w->keys = calloc(n, sizeof(*w->keys)))) {
+        ps_engine_worker_destroy(w);
+        return ps_error_set(err, PS_ERR_NOMEM, "out of memory");
+    }
+    w->engine = engine;
+    size_t max = limits && limits->max_message_bytes ? limits->max_message_bytes * 4 : 0;
+    for (size_t d = 0; d < n; d++) {
+        ps_buf_init(&w->bufs[d], max);
+    }
+    ps_err_t rc = ps_decoder_new(limits, &w->dec, err);
+    if (rc != PS_OK) {
+        ps_engine_worker_destroy(w);
+        return rc;
+    }
+    *worker_p = w;
+    return PS_OK;
+}
+
+void ps_engine_worker_destroy(struct ps_engine_worker *worker)
+{
+    if (!worker) {
+        return;
+    }
+    for (size_t d = 0; worker->bufs && d < worker->engine->dst_count; d++) {
+        ps_buf_free(&worker->bufs[d]);
+    }
+    ps_decoder_destroy(worker->dec);
+    free(worker->bufs);
+    free(worker->outputs);
+    free(worker->keys);
+    free(worker);
+}
+
+const struct ps_schema *ps_engine_worker_schema(const struct ps_engine_worker *worker)
+{
+    return worker->last_schema;
+}
+
+static ps_err_t map_generalise(struct map_ctx *ctx, const struct ps_plan_node *pn,
+                               const struct ps_schema_node *node, const struct ps_scalar *in,
+                               struct ps_scalar *out, struct ps_error *err)
+{
+    ps_err_t rc;
+    switch (pn->to) {
+    case PS_GRAN_YEAR:
+        out->kind = PS_SCALAR_INT;
+        return ps_transform_year(in, node->logical, &out->i, err);
+    case PS_GRAN_YEAR_MONTH:
+        rc = ps_transform_year_month(in, node->logical, ctx->text, err);
+        break;
+    case PS_GRAN_POSTCODE_DISTRICT:
+    case PS_GRAN_POSTCODE_SECTOR:
+        if (in->kind != PS_SCALAR_STRING) {
+            return ps_error_set(err, PS_ERR_TRANSFORM, "value is not text");
+        }
+        rc = ps_transform_postcode(in->s, in->len, pn->to == PS_GRAN_POSTCODE_SECTOR, ctx->text,
+                                   err);
+        break;
+    default:
+        return ps_error_set(err, PS_ERR_TRANSFORM, "no generalisation given");
+    }
+    out->kind = PS_SCALAR_STRING;
+    out->s = ctx->text;
+    out->len = strlen(ctx->text);
+    return rc;
+}
+
+static ps_err_t map_leaf(void *opaque, int index, const struct ps_scalar *in,
+                         struct ps_scalar *out, struct ps_error *err)
+{
+    struct map_ctx *ctx = opaque;
+    const struct ps_plan_node *pn = &ctx->plan->nodes[index];
+    const struct ps_schema_node *node = ps_schema_node(ctx->plan->schema, index);
+    ps_err_t rc = PS_OK;
+    memset(out, 0, sizeof(*out));
+    if (in->kind == PS_SCALAR_NULL) {
+        return PS_OK; /* an absent value stays absent */
+    }
+    switch (pn->action) {
+    case PS_ACTION_PSEUDONYMISE:
+        if (in->kind != PS_SCALAR_STRING) {
+            rc = ps_error_set(err, PS_ERR_TRANSFORM, "value is not text");
+        } else if (!ctx->has_time) {
+            rc = ps_error_set(err, PS_ERR_NO_EVENT_TIME, "event has no time to choose a key");
+        } else {
+            rc = ps_pseudonymise(ctx->pseudonymiser, ctx->event_ms, pn->kind, in->s, in->len,
+                                 ctx->text, &ctx->key_id, err);
+            out->kind = PS_SCALAR_STRING;
+            out->s = ctx->text;
+            out->len = strlen(ctx->text);
+        }
+        break;
+    case PS_ACTION_GENERALISE:
+        rc = map_generalise(ctx, pn, node, in, out, err);
+        break;
+    case PS_ACTION_REDACT:
+        out->kind = PS_SCALAR_STRING;
+        out->s = PS_TRANSFORM_REDACTED;
+        out->len = strlen(PS_TRANSFORM_REDACTED);
+        break;
+    default:
+        rc = ps_error_set(err, PS_ERR_TRANSFORM, "no transform for this field");
+    }
+    if (rc != PS_OK) {
+        ps_error_prefix(err, "field '%s'", node->path);
+    }
+    return rc;
+}
+
+static void withhold(struct ps_engine_output *out, const struct ps_error *why)
+{
+    out->decision = PS_WITHHELD;
+    out->reason = why->code;
+    snprintf(out->detail, sizeof(out->detail), "%s", why->msg);
+}
+
+/* The subject's pseudonym keys every secondary-use record: per-patient order
+ * survives partitioning, and nothing of the input key leaves. */
+static ps_err_t subject_key(const struct ps_event *ev, struct map_ctx *ctx, char *key,
+                            struct ps_error *err)
+{
+    struct ps_scalar nhs;
+    if (ctx->plan->subject_node < 0 || ps_event_get(ev, ctx->plan->subject_node, &nhs) != PS_OK ||
+        nhs.kind != PS_SCALAR_STRING) {
+        return ps_error_set(err, PS_ERR_NHS_INVALID, "event has no NHS number for its subject");
+    }
+    if (!ctx->has_time) {
+        return ps_error_set(err, PS_ERR_NO_EVENT_TIME, "event has no time to choose a key");
+    }
+    ps_err_t rc = ps_pseudonymise(ctx->pseudonymiser, ctx->event_ms, "nhs_number", nhs.s, nhs.len,
+                                  key, &ctx->key_id, err);
+    if (rc != PS_OK) {
+        ps_error_prefix(err, "subject");
+    }
+    return rc;
+}
+
+static void process_destination(struct ps_engine_worker *w, const struct ps_event *ev,
+                                 const struct ps_plan *plan, size_t d, int64_t event_ms,
+                                 int has_time)
+{
+    struct ps_engine_output *out = &w->outputs[d];
+    struct ps_buf *buf = &w->bufs[d];
+    struct map_ctx ctx = {.plan = plan, .pseudonymiser = w->engine->pseudonymisers[d],
+                          .event_ms = event_ms, .has_time = has_time};
+    struct ps_error why = {0};
+    memset(out, 0, sizeof(*out));
+    ps_buf_reset(buf);
+    if (!ps_plan_is_direct_care(plan->dst)) {
+        if (subject_key(ev, &ctx, w->keys[d], &why) != PS_OK) {
+            withhold(out, &why);
+            return;
+        }
+        out->key = w->keys[d];
+        out->key_len = strlen(w->keys[d]);
+    }
+    const struct ps_schema *derived = ps_projection_schema(plan->projection);
+    if (ps_frame_write_single_object(ps_schema_fingerprint(derived), buf) != PS_OK ||
+        ps_projection_apply(plan->projection, ev, map_leaf, &ctx, buf, &why) != PS_OK) {
+        if (why.code == PS_OK) {
+            ps_error_set(&why, PS_ERR_TRANSFORM, "output could not be written");
+        }
+        out->key = NULL;
+        out->key_len = 0;
+        withhold(out, &why);
+        return;
+    }
+    out->decision = PS_DISCLOSED;
+    out->value = buf->data;
+    out->len = buf->len;
+    out->key_id = ctx.key_id;
+}
+
+static void event_time(const struct ps_event *ev, const struct ps_plan *plan, int64_t *ms_p,
+                       int *has_p)
+{
+    struct ps_scalar t;
+    *has_p = 0;
+    if (plan->time_node >= 0 && ps_event_get(ev, plan->time_node, &t) == PS_OK &&
+        t.kind != PS_SCALAR_NULL) {
+        const struct ps_schema_node *node = ps_schema_node(plan->schema, plan->time_node);
+        *has_p = ps_transform_instant(&t, node->logical, ms_p, NULL) == PS_OK;
+    }
+}
+
+ps_err_t ps_engine_process(struct ps_engine_worker *w, const void *data, size_t len,
+                           const struct ps_engine_output **outputs_p, struct ps_error *err)
+{
+    const struct ps_engine *engine = w->engine;
+    struct ps_frame frame;
+    const struct ps_schema *schema;
+    struct ps_event *ev;
+    ps_err_t rc = ps_frame_parse(data, len, &frame, err);
+    if (rc == PS_OK) {
+        rc = ps_registry_resolve(engine->reg, &frame, &schema, err);
+    }
+    if (rc == PS_OK) {
+        rc = ps_decoder_decode(w->dec, schema, frame.payload, frame.payload_len, &ev, err);
+    }
+    if (rc != PS_OK) {
+        return rc;
+    }
+    size_t s = schema_index(engine, schema);
+    if (s == (size_t)-1) {
+        return ps_error_set(err, PS_ERR_SCHEMA_UNKNOWN, "schema has no compiled plan");
+    }
+    int64_t ms = 0;
+    int has_time = 0;
+    event_time(ev, engine->plans[s * engine->dst_count], &ms, &has_time);
+    for (size_t d = 0; d < engine->dst_count; d++) {
+        process_destination(w, ev, engine->plans[s * engine->dst_count + d], d, ms, has_time);
+    }
+    w->last_schema = schema;
+    *outputs_p = w->outputs;
+    return PS_OK;
+}
