@@ -186,9 +186,12 @@ ps_err_t ps_event_to_json(const struct ps_event *ev, struct ps_buf *out, struct 
     if (!text) {
         return ps_error_set(err, PS_ERR_NOMEM, "out of memory writing JSON");
     }
-    ps_err_t rc = ps_buf_append_str(out, text);
+    /* A NUL is kept after the text (not counted) so callers may print it. */
+    ps_err_t rc = ps_buf_append(out, text, strlen(text) + 1);
     free(text);
-    if (rc != PS_OK) {
+    if (rc == PS_OK) {
+        out->len--;
+    } else {
         return ps_error_set(err, rc, "the JSON form does not fit the output buffer");
     }
     return PS_OK;
@@ -243,6 +246,9 @@ static ps_err_t codec_enc_latin1(struct encode_ctx *ec, int at, json_t *j, size_
 
 static int codec_enc_matches(avro_schema_t s, json_t *j)
 {
+    if (is_avro_link(s)) {
+        s = avro_schema_link_target(s);
+    }
     switch (avro_typeof(s)) {
     case AVRO_NULL:
         return json_is_null(j);
@@ -457,7 +463,7 @@ ps_err_t ps_codec_json_to_datum(const struct ps_schema *schema, const char *json
                                 struct ps_buf *out, struct ps_error *err)
 {
     json_error_t jerr;
-    json_t *j = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *j = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!j) {
         /* jansson's text can quote the offending token, which may be data. */
         return ps_error_set(err, PS_ERR_DECODE, "invalid JSON at line %d, column %d",

@@ -8,8 +8,11 @@
 
 /* A keyring holds a handful of keys; anything larger is the wrong file. */
 #define KEYRING_MAX_BYTES (64 * 1024)
-/* DESIGN.md §6: each master secret is 32 random bytes. */
+/* DESIGN.md §6: each master secret is 32 random bytes; the crypto layer takes
+ * 32 to 64 (PS_KEYRING_SECRET_MIN/MAX). Checked here too so that the message
+ * can name the line. */
 #define SECRET_MIN_BYTES 32
+#define SECRET_MAX_BYTES 64
 
 /* Everything is text here: numbers and booleans are parsed strictly below
  * (libcyaml 1.3.1 takes "1x" as 1 and anything but a false word as true),
@@ -84,9 +87,9 @@ static int b64_value(char c)
     return -1;
 }
 
-/* Standard base64 (RFC 4648 §4), padding optional. Returns the decoded length,
- * or -1 when the text is not base64. Only the form is checked here; the crypto
- * layer decodes. */
+/* Standard base64 (RFC 4648 §4) with padding, as libsodium's ORIGINAL variant
+ * wants it. Returns the decoded length, or -1 when the text is not that. Only
+ * the form is checked here; the crypto layer decodes. */
 static long b64_decoded_len(const char *s)
 {
     size_t n = strlen(s);
@@ -100,7 +103,7 @@ static long b64_decoded_len(const char *s)
             return -1;
         }
     }
-    if (n % 4 == 1 || (pad > 0 && (n + pad) % 4 != 0)) {
+    if ((n + pad) % 4 != 0 || n % 4 == 1) {
         return -1;
     }
     return (long)(n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0));
@@ -133,11 +136,11 @@ static ps_err_t convert_key(const struct ps_yaml_file *yf, const struct ps_ynode
                                 "keys[%zu].retired must be true or false", i);
     }
     long len = b64_decoded_len(raw->secret);
-    if (len < SECRET_MIN_BYTES) {
+    if (len < SECRET_MIN_BYTES || len > SECRET_MAX_BYTES) {
         return ps_yaml_error_at(yf, ps_ynode_get(ykey, "secret"), err,
-                                "keys[%zu].secret must be standard base64 of at least %d random "
-                                "bytes (make one with: head -c 32 /dev/urandom | base64)",
-                                i, SECRET_MIN_BYTES);
+                                "keys[%zu].secret must be standard base64, with padding, of %d to "
+                                "%d random bytes (make one with: head -c 32 /dev/urandom | base64)",
+                                i, SECRET_MIN_BYTES, SECRET_MAX_BYTES);
     }
     key->secret_b64 = strdup(raw->secret);
     if (!key->secret_b64) {

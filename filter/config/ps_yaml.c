@@ -955,8 +955,11 @@ static ps_err_t translate(const struct ps_yaml_file *yf, const struct ps_yaml_do
         }
         format_path(f->comps, c, path, sizeof(path));
         if (a == 0) {
-            msg_set(msg, sizeof(msg), "%s is empty (add at least %u entr%s)", path, b,
-                     b == 1 ? "y" : "ies");
+            if (b == 1) {
+                msg_set(msg, sizeof(msg), "%s is empty (add at least one entry)", path);
+            } else {
+                msg_set(msg, sizeof(msg), "%s is empty (add at least %u entries)", path, b);
+            }
         } else {
             msg_set(msg, sizeof(msg), "%s has %u entries (at least %u are needed)", path, a, b);
         }
@@ -1024,6 +1027,14 @@ ps_err_t ps_yaml_file_load(const struct ps_yaml_file *yf, const struct ps_yaml_d
             goto cleanup;
         }
         parse_capture(cap, f);
+        /* The index pass parsed these same bytes, so libyaml failing now
+         * (with no problem text) is libyaml running out of memory. */
+        if (cerr == CYAML_ERR_LIBYAML_PARSER_INIT || cerr == CYAML_ERR_LIBYAML_EVENT_INIT ||
+            (cerr == CYAML_ERR_LIBYAML_PARSER &&
+             (f->msg[0] == '\0' || strcmp(f->msg, "libyaml: (null)") == 0))) {
+            rc = ps_error_set(err, PS_ERR_NOMEM, "out of memory loading %s", yf->path);
+            goto cleanup;
+        }
         rc = translate(yf, type, cerr, f, err);
         goto cleanup;
     }

@@ -31,9 +31,11 @@
 
 /* Kafka API keys and protocol error codes for fault injection. */
 #define API_PRODUCE 0
+#define API_ADD_PARTITIONS_TO_TXN 24
 #define API_END_TXN 26
 #define KERR_MSG_SIZE_TOO_LARGE 10
 #define KERR_COORDINATOR_NOT_AVAILABLE 15
+#define KERR_TOPIC_AUTHORIZATION_FAILED 29
 #define KERR_PRODUCER_FENCED 90
 
 /* Short group timings: the mock waits session.timeout.ms - 1 s per
@@ -577,9 +579,12 @@ static void test_error_classes(void **state)
     assert_ok(ps_kafka_producer_commit(producer, NULL, NULL, 10000, &err), &err);
     ps_kafka_broker_clear_failures(test_broker, API_END_TXN);
 
-    /* A failed delivery makes the commit abortable; abort, then carry on. */
-    assert_ok(ps_kafka_broker_fail_requests(test_broker, API_PRODUCE, 10, KERR_MSG_SIZE_TOO_LARGE,
-                                            &err),
+    /* A partition refused to the transaction makes the commit abortable;
+     * abort, then carry on. (A failed Produce would do too, but on 2.0.2 it
+     * leaves a sequence gap that costs extra aborts and, now and then, a
+     * commit that stalls past its timeout.) */
+    assert_ok(ps_kafka_broker_fail_requests(test_broker, API_ADD_PARTITIONS_TO_TXN, 1,
+                                            KERR_TOPIC_AUTHORIZATION_FAILED, &err),
               &err);
     assert_ok(ps_kafka_producer_begin(producer, &err), &err);
     for (int i = 0; i < 10; i++) {
@@ -588,17 +593,18 @@ static void test_error_classes(void **state)
     assert_int_equal(ps_kafka_producer_commit(producer, NULL, NULL, 10000, &err),
                      PS_ERR_KAFKA_ABORTABLE);
     assert_non_null(strstr(err.msg, "commit_transaction"));
-    ps_kafka_broker_clear_failures(test_broker, API_PRODUCE);
+    ps_kafka_broker_clear_failures(test_broker, API_ADD_PARTITIONS_TO_TXN);
     assert_ok(ps_kafka_producer_abort(producer, 10000, &err), &err);
-    /* The failed batch left a gap in its partition's sequence numbers: the
-     * next transaction may fail with an abortable OUT_OF_ORDER_SEQUENCE_NUMBER,
-     * and its abort bumps the producer epoch. Abort and retry is the contract. */
+    /* Abort and retry is the contract for abortable errors; bounded here. */
     int attempts = 0;
     ps_err_t rc;
     do {
         attempts++;
         assert_ok(ps_kafka_producer_begin(producer, &err), &err);
-        assert_ok(send_test_message(producer, "t.fault", 1, &err), &err);
+        /* To every partition, so that no gap is left for later. */
+        for (int i = 0; i < 20; i++) {
+            assert_ok(send_test_message(producer, "t.fault", i, &err), &err);
+        }
         rc = ps_kafka_producer_commit(producer, NULL, NULL, 10000, &err);
         if (rc == PS_ERR_KAFKA_ABORTABLE) {
             assert_ok(ps_kafka_producer_abort(producer, 10000, &err), &err);
@@ -621,7 +627,6 @@ static void test_error_classes(void **state)
     assert_ok(ps_kafka_producer_begin(producer, &err), &err);
     assert_ok(send_test_message(producer, "t.fault", 2, &err), &err);
     rc = ps_kafka_producer_commit(producer, NULL, NULL, 10000, &err);
-    print_message("fenced: %s: %s\n", ps_err_name(rc), err.msg);
     assert_int_equal(rc, PS_ERR_KAFKA_FATAL);
     ps_kafka_broker_clear_failures(test_broker, API_END_TXN);
     assert_int_equal(ps_kafka_producer_begin(producer, &err), PS_ERR_KAFKA_FATAL);
