@@ -598,6 +598,7 @@ struct failure {
 static void parse_capture(const struct capture *cap, struct failure *f)
 {
     struct comp rev[PATH_MAX_COMPS];
+    char line[600];
     size_t n = 0;
     const char *p = cap->buf;
     const char *end = cap->buf + cap->len;
@@ -605,7 +606,6 @@ static void parse_capture(const struct capture *cap, struct failure *f)
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        char line[600];
         if (len >= sizeof(line)) {
             len = sizeof(line) - 1;
         }
@@ -647,6 +647,8 @@ static void parse_capture(const struct capture *cap, struct failure *f)
         f->comps[i] = rev[n - 1 - i];
     }
     f->n = n;
+    /* The log of a secret file may have quoted a value. */
+    ps_yaml_wipe(line, sizeof(line));
 }
 
 static const struct ps_ynode *node_at(const struct ps_yaml_file *yf, const struct comp *comps,

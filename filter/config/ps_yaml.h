@@ -23,7 +23,9 @@
  * Secret files (the keyring): the file must not be readable by group or
  * others; scalar values are never copied into the index; no error message
  * repeats a value; every buffer this module owns, and everything libcyaml
- * allocates, is wiped before it is freed.
+ * allocates, is wiped before it is freed. libyaml's own internal buffers are
+ * out of reach and are not wiped. PS_YAML_WIPE asks for the wiping alone (the
+ * service configuration, whose Kafka properties may hold a password).
  */
 #ifndef PS_YAML_H
 #define PS_YAML_H

@@ -30,7 +30,10 @@ static void producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *
 {
     (void)rk;
     struct ps_kafka_producer *producer = opaque;
-    if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    /* Purged messages are those of an aborted transaction: the abort
+     * already settled them, they are not delivery failures. */
+    if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR || rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+        rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
         return;
     }
     if (producer->failed == 0) {

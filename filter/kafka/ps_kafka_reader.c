@@ -72,6 +72,7 @@ ps_err_t ps_kafka_reader_new(const char *bootstraps, const char *topic,
     const struct ps_kafka_kv defaults[] = {
         {"bootstrap.servers", bootstraps ? bootstraps : ""},
         {"client.id", "pseudostream-reader"},
+        {"allow.auto.create.topics", "false"},
         {"queued.min.messages", "1000000"},
         {"queued.max.messages.kbytes", "262144"},
         {"fetch.wait.max.ms", "50"},
@@ -244,6 +245,7 @@ ps_err_t ps_kafka_topic_count(const char *bootstraps, const char *topic, int64_t
     const struct ps_kafka_kv defaults[] = {
         {"bootstrap.servers", bootstraps ? bootstraps : ""},
         {"client.id", "pseudostream-count"},
+        {"allow.auto.create.topics", "false"}, /* counting must not create */
     };
     rc = ps_kafka_conf_build("topic count", defaults, sizeof(defaults) / sizeof(defaults[0]),
                              NULL, 0, NULL, 0, &conf, err);

@@ -31,8 +31,10 @@
 
 /* Kafka API keys and protocol error codes for fault injection. */
 #define API_PRODUCE 0
+#define API_FETCH 1
 #define API_ADD_PARTITIONS_TO_TXN 24
 #define API_END_TXN 26
+#define KERR_NOT_LEADER_FOR_PARTITION 6
 #define KERR_MSG_SIZE_TOO_LARGE 10
 #define KERR_COORDINATOR_NOT_AVAILABLE 15
 #define KERR_TOPIC_AUTHORIZATION_FAILED 29
@@ -325,6 +327,12 @@ static void test_produce_and_read(void **state)
     assert_int_equal(ps_kafka_reader_next(reader, 1000, &msg, &err), PS_ERR_STOPPED);
     ps_kafka_reader_destroy(reader);
     assert_ok(ps_kafka_reader_new(bootstraps, "t.in", NULL, 0, &reader, &err), &err);
+    /* Fetches failing: nothing comes before the end, which is a timeout. */
+    assert_ok(ps_kafka_broker_fail_requests(test_broker, API_FETCH, 1000,
+                                            KERR_NOT_LEADER_FOR_PARTITION, &err),
+              &err);
+    assert_int_equal(ps_kafka_reader_next(reader, 300, &msg, &err), PS_ERR_TIMEOUT);
+    ps_kafka_broker_clear_failures(test_broker, API_FETCH);
     assert_ok(ps_kafka_reader_next(reader, 5000, &msg, &err), &err);
     double t1 = now_s();
     ps_kafka_reader_destroy(reader);
