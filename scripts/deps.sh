@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config python3
           librdkafka-dev libavro-dev libsodium-dev libcyaml-dev libyaml-dev
-          libjansson-dev libcmocka-dev)
+          libjansson-dev libcmocka-dev libmicrohttpd-dev python3-yaml)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

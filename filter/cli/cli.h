@@ -44,6 +44,10 @@ int cmd_broker(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_keyring(int argc, char **argv);
+int cmd_pseudonymise(int argc, char **argv);
+int cmd_reidentify(int argc, char **argv);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ps_audit.h"
 #include "ps_frame.h"
 #include "ps_plan.h"
 #include "ps_schema.h"
@@ -48,6 +49,13 @@ ps_err_t cli_decoder_open(const char *config_path, const char *policy_path,
         for (size_t s = 0; rc == PS_OK && s < ps_registry_count(cd->schemas.reg); s++) {
             rc = add_derived(cd, &cd->policy->destinations[d], ps_registry_at(cd->schemas.reg, s),
                              err);
+        }
+    }
+    if (rc == PS_OK) {
+        struct ps_schema *audit = NULL;
+        rc = ps_schema_load_json(ps_audit_schema_json, "audit_record.avsc", NULL, &audit, err);
+        if (rc == PS_OK && (rc = ps_registry_add(cd->derived, audit, -1, err)) != PS_OK) {
+            ps_schema_destroy(audit);
         }
     }
     if (rc == PS_OK) {

@@ -1,7 +1,8 @@
 /*
  * Decoding what is on a topic, for people: input events with the input
  * schemas, destination records with the schemas derived from the policy
- * (compiled here without any keyring: deriving a schema needs no secret).
+ * (compiled here without any keyring: deriving a schema needs no secret), and
+ * audit records with the audit schema.
  */
 #ifndef PS_CLI_DECODE_H
 #define PS_CLI_DECODE_H

@@ -19,10 +19,14 @@
 #include "ps_runtime.h"
 #include "ps_schema.h"
 #include "ps_secret.h"
+#include "ps_synth.h"
 #include "ps_time.h"
 
 #define DEMO_INPUT "hospital.events"
 #define DEMO_DLQ "pseudostream.dead-letter"
+#define DEMO_AUDIT "pseudostream.audit"
+#define DEMO_SEED 1
+#define DEMO_PATIENTS 400
 #define DEMO_COLUMN 25
 
 struct demo {
@@ -31,6 +35,8 @@ struct demo {
     char dir[64];
     char config[128];
     char keyring[128];
+    char optout[128];
+    size_t opted_out;
     long events;
     struct ps_runtime *rt;
     struct ps_pipeline_stats stats;
@@ -57,6 +63,32 @@ static ps_err_t write_file(const char *path, mode_t mode, const char *text, stru
     return PS_OK;
 }
 
+/* The demo's national data opt-out state, in the form NHS England's service
+ * returns it: the numbers cleared for use. One patient in twenty is left out,
+ * i.e. has opted out. */
+static ps_err_t write_optout(struct demo *demo, struct ps_error *err)
+{
+    struct ps_synth *synth = NULL;
+    struct ps_synth_options so = {.seed = DEMO_SEED, .patients = DEMO_PATIENTS};
+    ps_err_t rc = ps_synth_new(&so, &synth, err);
+    FILE *fp = rc == PS_OK ? fopen(demo->optout, "w") : NULL;
+    if (rc == PS_OK && !fp) {
+        rc = ps_error_set(err, PS_ERR_IO, "cannot write %s", demo->optout);
+    }
+    for (size_t i = 0; fp && i < ps_synth_patient_count(synth); i++) {
+        if (i % 20 == 7) {
+            demo->opted_out++;
+        } else {
+            fprintf(fp, "%s,\n", ps_synth_nhs_number(synth, i));
+        }
+    }
+    if (fp) {
+        fclose(fp);
+    }
+    ps_synth_destroy(synth);
+    return rc;
+}
+
 /* A throw-away keyring and a configuration pointing at the demo policy. */
 static ps_err_t write_setup(struct demo *demo, struct ps_error *err)
 {
@@ -67,6 +99,7 @@ static ps_err_t write_setup(struct demo *demo, struct ps_error *err)
     }
     snprintf(demo->keyring, sizeof(demo->keyring), "%s/keyring.yaml", demo->dir);
     snprintf(demo->config, sizeof(demo->config), "%s/config.yaml", demo->dir);
+    snprintf(demo->optout, sizeof(demo->optout), "%s/optout-cleared.dat", demo->dir);
     ps_err_t rc = ps_secret_new_b64(secret, err);
     if (rc != PS_OK) {
         return rc;
@@ -80,17 +113,23 @@ static ps_err_t write_setup(struct demo *demo, struct ps_error *err)
     if (rc != PS_OK) {
         return rc;
     }
+    if ((rc = write_optout(demo, err)) != PS_OK) {
+        return rc;
+    }
     cli_data_path("schemas/hl7v2/hl7v2_event.avsc", hl7, sizeof(hl7));
     cli_data_path("schemas/fhir/fhir_event.avsc", fhir, sizeof(fhir));
     cli_data_path("policy/demo.yaml", policy, sizeof(policy));
     snprintf(text, sizeof(text),
              "kafka:\n  bootstrap_servers: \"%s\"\n  group_id: pseudostream-demo\n"
              "  transactional_id: pseudostream-demo-0\ninput:\n  topics: [%s]\n"
-             "dead_letter_topic: %s\nschemas:\n  - file: \"%s\"\n    id: %d\n"
+             "dead_letter_topic: %s\naudit_topic: %s\n"
+             "opt_out:\n  file: \"%s\"\n  form: cleared\n  max_age_hours: 24\n"
+             "schemas:\n  - file: \"%s\"\n    id: %d\n"
              "  - file: \"%s\"\n    id: %d\npolicy: \"%s\"\nkeyring: \"%s\"\n"
              "delivery:\n  mode: transactional\n  batch_max_events: 2000\n"
              "  transaction_interval_ms: 200\nlog_level: warn\n",
-             demo->bootstraps, DEMO_INPUT, DEMO_DLQ, hl7, CLI_HL7V2_SCHEMA_ID, fhir,
+             demo->bootstraps, DEMO_INPUT, DEMO_DLQ, DEMO_AUDIT, demo->optout, hl7,
+             CLI_HL7V2_SCHEMA_ID, fhir,
              CLI_FHIR_SCHEMA_ID, policy, demo->keyring);
     return write_file(demo->config, 0644, text, err);
 }
@@ -106,8 +145,8 @@ static ps_err_t start(struct demo *demo, struct ps_error *err)
     if (rc == PS_OK) {
         rc = ps_runtime_open(demo->config, NULL, 0, &demo->rt, err);
     }
-    const char *topics[] = {DEMO_INPUT, DEMO_DLQ};
-    for (size_t i = 0; rc == PS_OK && i < 2; i++) {
+    const char *topics[] = {DEMO_INPUT, DEMO_DLQ, DEMO_AUDIT};
+    for (size_t i = 0; rc == PS_OK && i < 3; i++) {
         rc = ps_kafka_broker_topic_create(demo->broker, topics[i], 6, err);
     }
     for (size_t d = 0; rc == PS_OK && d < ps_engine_destination_count(demo->rt->engine); d++) {
@@ -127,7 +166,8 @@ static ps_err_t generate(struct demo *demo, struct ps_error *err)
     struct ps_generate_options opt = {
         .bootstraps = demo->bootstraps, .topic = DEMO_INPUT, .count = (size_t)demo->events,
         .malformed_rounds = 2, .format = PS_FRAME_CONFLUENT, .hl7v2 = cs.hl7v2, .fhir = cs.fhir,
-        .hl7v2_id = cs.hl7v2_id, .fhir_id = cs.fhir_id, .seed = 1, .patients = 400};
+        .hl7v2_id = cs.hl7v2_id, .fhir_id = cs.fhir_id, .seed = DEMO_SEED,
+        .patients = DEMO_PATIENTS};
     struct ps_generate_stats stats;
     rc = ps_generate_run(&opt, &stats, err);
     if (rc == PS_OK) {
@@ -144,6 +184,10 @@ static ps_err_t filter(struct demo *demo, struct ps_error *err)
     ps_runtime_pipeline_options(demo->rt, &opt);
     opt.stop = &cli_stop;
     opt.idle_exit_ms = 2500;
+    ps_err_t rc = ps_runtime_optout_catch_up(demo->rt, opt.bootstraps, 60000, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
     printf("running the filter (policy/demo.yaml, one transaction per batch) ...\n");
     fflush(stdout);
     return ps_pipeline_run(demo->rt->engine, &opt, &demo->stats, err);
@@ -203,7 +247,8 @@ static struct ps_event *find_by_source(struct demo *demo, struct cli_decoder *cd
     return ev;
 }
 
-/* The first HL7v2 admission on the input topic whose patient every destination received. */
+/* The first HL7v2 admission on the input topic of a patient with a valid NHS
+ * number who has not opted out, so every destination received it. */
 static struct ps_event *pick_input(struct demo *demo, struct cli_decoder *cd, char *source,
                                    size_t size)
 {
@@ -225,7 +270,8 @@ static struct ps_event *pick_input(struct demo *demo, struct cli_decoder *cd, ch
         ps_event_get(cand, ps_schema_find(schema, "msh.message_type"), &type);
         ps_event_get(cand, ps_schema_find(schema, "pid.nhs_number"), &nhs);
         if (type.len == 7 && memcmp(type.s, "ADT^A01", 7) == 0 && nhs.kind != PS_SCALAR_NULL &&
-            ps_nhs_normalise(nhs.s, nhs.len, digits, NULL) == PS_OK) {
+            ps_nhs_normalise(nhs.s, nhs.len, digits, NULL) == PS_OK &&
+            ps_optout_cleared(demo->rt->optout, nhs.s, nhs.len)) {
             snprintf(source, size, "%s/%" PRId32 "/%" PRId64, msg->topic, msg->partition,
                      msg->offset);
             ev = cand;
@@ -314,6 +360,12 @@ static void show_counts(struct demo *demo)
         const struct ps_policy_destination *dst = ps_engine_destination(demo->rt->engine, d);
         printf("%-16s %-24s %-14s %10" PRIu64 " %10" PRIu64 "\n", dst->name, dst->topic,
                ps_purpose_name(dst->purpose), st->disclosed[d], st->withheld[d]);
+        for (int r = 0; r < 64; r++) {
+            if (st->withheld_by_reason[d][r]) {
+                printf("    withheld: %-39s %10" PRIu64 "\n", ps_err_name((ps_err_t)r),
+                       st->withheld_by_reason[d][r]);
+            }
+        }
     }
     printf("%-16s %-24s %-14s %10" PRIu64 "\n", "dead-letter", DEMO_DLQ, "(identifiable)",
            st->dead_lettered);
@@ -323,9 +375,14 @@ static void show_counts(struct demo *demo)
                    st->dead_lettered_by_reason[r]);
         }
     }
+    printf("%-16s %-24s %-14s %10" PRIu64 "\n", "audit", DEMO_AUDIT, "(one per event)",
+           st->audited);
     printf("\nSecondary-use records are keyed by the patient's pseudonym and carry no input key\n"
-           "or header. Withheld: no valid NHS number (never pseudonymised). Try:\n"
-           "  pseudostream broker, pseudostream generate, pseudostream run -c CONFIG\n");
+           "or header. Withheld: nhs_number_invalid = no valid NHS number (never pseudonymised);\n"
+           "opt_out = %zu of %d patients opted out of the national data opt-out; predicate = a\n"
+           "restricted-category diagnosis (policy/codesets/). Try: pseudostream broker,\n"
+           "pseudostream generate, pseudostream run -c CONFIG, pseudostream consume.\n",
+           demo->opted_out, DEMO_PATIENTS);
 }
 
 static void cleanup_dir(struct demo *demo)
@@ -333,6 +390,7 @@ static void cleanup_dir(struct demo *demo)
     if (demo->dir[0]) {
         unlink(demo->keyring);
         unlink(demo->config);
+        unlink(demo->optout);
         rmdir(demo->dir);
     }
 }

@@ -8,8 +8,11 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ps_http.h"
 #include "ps_log.h"
+#include "ps_metrics.h"
 #include "ps_runtime.h"
+#include "ps_time.h"
 
 #define RUN_MAX_PROPS 128
 
@@ -25,7 +28,9 @@ static void run_help(void)
            "  -X key=value              librdkafka property, after those of the file\n"
            "  -b, --bootstrap HOSTS     override kafka.bootstrap_servers\n"
            "      --exit-when-idle MS   stop once no input came for MS milliseconds\n"
-           "      --log-level LEVEL     debug, info, warn or error (default: the config's)\n");
+           "      --log-level LEVEL     debug, info, warn or error (default: the config's)\n"
+           "      --dump-config         print the effective configuration (file, environment,\n"
+           "                            -X, -b) as YAML with secrets [redacted], and exit\n");
 }
 
 struct run_args {
@@ -33,6 +38,7 @@ struct run_args {
     const char *props[RUN_MAX_PROPS];
     size_t prop_count;
     long idle_ms;
+    int dump_config;
 };
 
 static int parse_args(int argc, char **argv, struct run_args *a)
@@ -41,6 +47,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                                             {"bootstrap", required_argument, NULL, 'b'},
                                             {"exit-when-idle", required_argument, NULL, 'i'},
                                             {"log-level", required_argument, NULL, 'l'},
+                                            {"dump-config", no_argument, NULL, 'd'},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     int c;
@@ -50,6 +57,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         case 'c': a->config = optarg; break;
         case 'b': a->bootstrap = optarg; break;
         case 'l': a->log_level = optarg; break;
+        case 'd': a->dump_config = 1; break;
         case 'X':
             if (a->prop_count == RUN_MAX_PROPS) {
                 return cli_usage_error("run", "too many -X options");
@@ -72,12 +80,87 @@ static int parse_args(int argc, char **argv, struct run_args *a)
     return 0;
 }
 
+/* --dump-config: what run would use, without loading the policy or keyring,
+ * so that it also works where those are not readable yet. */
+static int dump_config(const struct run_args *a)
+{
+    struct ps_error err = {0};
+    struct ps_config *conf = NULL;
+    ps_err_t rc = ps_config_load(a->config, &conf, &err);
+    for (size_t i = 0; rc == PS_OK && i < a->prop_count; i++) {
+        rc = ps_config_set_property(conf, a->props[i], &err);
+    }
+    if (rc == PS_OK && a->bootstrap) {
+        char *copy = strdup(a->bootstrap);
+        rc = copy ? PS_OK : ps_error_set(&err, PS_ERR_NOMEM, "out of memory");
+        if (copy) {
+            free(conf->kafka.bootstrap_servers);
+            conf->kafka.bootstrap_servers = copy;
+        }
+    }
+    if (rc == PS_OK) {
+        rc = ps_config_dump(conf, stdout, &err);
+    }
+    ps_config_destroy(conf);
+    return rc == PS_OK ? CLI_EXIT_OK : cli_fail(&err);
+}
+
+/* The operations port (metrics.listen): the registry is labelled with the
+ * configured topics and the policy's destinations, and the start-up facts
+ * that readiness needs are set here; the batch loop counts and ticks. */
+static ps_err_t ops_start(const struct ps_runtime *rt, struct ps_metrics **m_p,
+                          struct ps_http **http_p, struct ps_error *err)
+{
+    const struct ps_config *conf = rt->conf;
+    size_t dest_count = ps_engine_destination_count(rt->engine);
+    const char *dests[PS_METRICS_MAX_LABELS];
+    uint32_t key_id = 0;
+    if (!conf->metrics.listen) {
+        return PS_OK;
+    }
+    for (size_t d = 0; d < dest_count && d < PS_METRICS_MAX_LABELS; d++) {
+        dests[d] = ps_engine_destination(rt->engine, d)->name;
+    }
+    struct ps_metrics_labels labels = {
+        .topics = (const char *const *)conf->input_topics,
+        .topic_count = conf->input_topic_count,
+        .destinations = dests,
+        .destination_count = dest_count,
+    };
+    ps_err_t rc = ps_metrics_new(&labels, m_p, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    ps_metrics_keyring_loaded_set(*m_p, 1);
+    ps_metrics_gauge_set(*m_p, PS_M_KEYRING_LOCKED, 0, ps_keyring_locked(rt->kr));
+    if (ps_keyring_select(rt->kr, ps_time_now_ms(), &key_id, NULL) == PS_OK) {
+        ps_metrics_gauge_set(*m_p, PS_M_KEYRING_KEY_ID, 0, key_id);
+    }
+    if (!conf->opt_out.configured) {
+        ps_metrics_optout_loaded_set(*m_p, 1); /* nothing to wait for */
+    }
+    struct ps_http_options hopt = {.listen = conf->metrics.listen,
+                                   .health_timeout_ms = conf->metrics.health_timeout_ms};
+    rc = ps_http_start(&hopt, *m_p, http_p, err);
+    if (rc != PS_OK) {
+        ps_metrics_destroy(*m_p);
+        *m_p = NULL;
+        return rc;
+    }
+    PS_INFO("run", "ops_listening", "metrics, /healthz and /readyz on port %u",
+            (unsigned)ps_http_port(*http_p));
+    return PS_OK;
+}
+
 int cmd_run(int argc, char **argv)
 {
     struct run_args a = {0};
     int usage = parse_args(argc, argv, &a);
     if (usage) {
         return usage == 1 ? CLI_EXIT_OK : usage;
+    }
+    if (a.dump_config) {
+        return dump_config(&a);
     }
     struct ps_error err = {0};
     struct ps_runtime *rt = NULL;
@@ -97,14 +180,29 @@ int cmd_run(int argc, char **argv)
     PS_INFO("run", "started", "policy %.16s, %zu destinations, %s mode", rt->policy_hash,
             ps_engine_destination_count(rt->engine),
             opt.transactional_id ? "transactional" : "at-least-once");
+    /* The operations port answers from here on: /healthz stays 503 until the
+     * batch loop ticks, which a start-up probe allows for. */
+    struct ps_metrics *metrics = NULL;
+    struct ps_http *http = NULL;
+    if (ops_start(rt, &metrics, &http, &err) != PS_OK) {
+        ps_runtime_close(rt);
+        return cli_fail(&err);
+    }
+    /* No input is consumed before the opt-out state is loaded to the end of its topic. */
+    ps_err_t rc = ps_runtime_optout_catch_up(rt, opt.bootstraps, 120000, &err);
+    opt.optout_feed = rt->optout_feed;
     struct ps_pipeline_stats *stats = calloc(1, sizeof(*stats));
-    ps_err_t rc = stats ? ps_pipeline_run(rt->engine, &opt, stats, &err) : PS_ERR_NOMEM;
+    if (rc == PS_OK) {
+        rc = stats ? ps_pipeline_run(rt->engine, &opt, stats, &err) : PS_ERR_NOMEM;
+    }
     for (size_t d = 0; stats && d < ps_engine_destination_count(rt->engine); d++) {
         PS_INFO("run", "destination_totals", "destination '%s': %" PRIu64 " disclosed, %" PRIu64
                 " withheld", ps_engine_destination(rt->engine, d)->name, stats->disclosed[d],
                 stats->withheld[d]);
     }
     free(stats);
+    ps_http_stop(http); /* before the registry it reads */
+    ps_metrics_destroy(metrics);
     ps_runtime_close(rt);
     return rc == PS_OK ? CLI_EXIT_OK : cli_fail(&err);
 }

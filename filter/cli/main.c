@@ -18,6 +18,10 @@ static const struct command commands[] = {
     {"broker", cmd_broker, "run the embedded development broker (librdkafka's mock cluster)"},
     {"generate", cmd_generate, "produce artificial HL7v2 and FHIR events to a topic"},
     {"consume", cmd_consume, "decode a topic to one JSON object per line"},
+    {"keyring", cmd_keyring, "create, extend, list and protect keyrings; authority key pairs"},
+    {"pseudonymise", cmd_pseudonymise, "tokens for identifiers on stdin (batch linkage)"},
+    {"reidentify", cmd_reidentify, "open escrow records for tokens with an authority's secret key"},
+    {"audit", cmd_audit, "audit trail: print one patient's audit records (subject access)"},
 };
 
 static void usage(FILE *out)

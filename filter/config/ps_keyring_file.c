@@ -1,13 +1,17 @@
 #include "ps_keyring_file.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ps_time.h"
 #include "ps_yaml.h"
 
-/* A keyring holds a handful of keys; anything larger is the wrong file. */
+/* A keyring holds a handful of keys; anything larger is the wrong file. The
+ * passphrase form holds up to 64 KiB of plain keyring as base64, hence the
+ * larger cap for the file as read. */
 #define KEYRING_MAX_BYTES (64 * 1024)
+#define KEYRING_FILE_MAX_BYTES (128 * 1024)
 /* DESIGN.md §6: each master secret is 32 random bytes; the crypto layer takes
  * 32 to 64 (PS_KEYRING_SECRET_MIN/MAX). Checked here too so that the message
  * can name the line. */
@@ -64,6 +68,54 @@ static const struct ps_yaml_hint keyring_hints[] = {
 static const struct ps_yaml_doc_type keyring_type = {
     .schema = &keyring_value,
     .hints = keyring_hints,
+    .empty_fix = "write keys: with at least one key",
+};
+
+/* The passphrase form: every value as text, checked below. */
+struct raw_box {
+    char *kdf;
+    char *opslimit;
+    char *memlimit;
+    char *salt;
+    char *cipher;
+    char *nonce;
+    char *ciphertext;
+};
+
+struct raw_encrypted {
+    struct raw_box *encrypted;
+};
+
+static const cyaml_schema_field_t box_fields[] = {
+    CYAML_FIELD_STRING_PTR("kdf", STR_REQ, struct raw_box, kdf, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("opslimit", STR_REQ, struct raw_box, opslimit, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("memlimit", STR_REQ, struct raw_box, memlimit, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("salt", STR_REQ, struct raw_box, salt, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("cipher", STR_REQ, struct raw_box, cipher, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("nonce", STR_REQ, struct raw_box, nonce, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("ciphertext", STR_REQ, struct raw_box, ciphertext, 0,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_END};
+
+static const cyaml_schema_field_t encrypted_fields[] = {
+    CYAML_FIELD_MAPPING_PTR("encrypted", CYAML_FLAG_POINTER, struct raw_encrypted, encrypted,
+                            box_fields),
+    CYAML_FIELD_END};
+
+static const cyaml_schema_value_t encrypted_value = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_encrypted, encrypted_fields),
+};
+
+static const struct ps_yaml_hint encrypted_hints[] = {
+    {"kdf", "add kdf: " PS_PASSBOX_KDF},
+    {"cipher", "add cipher: " PS_PASSBOX_CIPHER},
+    {"opslimit", "add opslimit: <Argon2id passes> (rewrite with: pseudostream keyring encrypt)"},
+    {"memlimit", "add memlimit: <Argon2id bytes> (rewrite with: pseudostream keyring encrypt)"},
+    {NULL, NULL}};
+
+static const struct ps_yaml_doc_type encrypted_type = {
+    .schema = &encrypted_value,
+    .hints = encrypted_hints,
     .empty_fix = "write keys: with at least one key",
 };
 
@@ -177,22 +229,14 @@ static ps_err_t convert(const struct ps_yaml_file *yf, const struct raw_keyring 
     return PS_OK;
 }
 
-ps_err_t ps_keyring_file_load(const char *path, struct ps_keyring_file **kf_p,
-                              struct ps_error *err)
+/* The plain form, from an opened file or from decrypted text. */
+static ps_err_t load_plain(struct ps_yaml_file *yf, const char *path,
+                           struct ps_keyring_file **kf_p, struct ps_error *err)
 {
     ps_err_t rc = PS_OK;
-    struct ps_yaml_file *yf = NULL;
     struct raw_keyring *raw = NULL;
     struct ps_keyring_file *kf = NULL;
 
-    if (!path || !kf_p) {
-        return ps_error_set(err, PS_ERR_INVALID, "ps_keyring_file_load: path and kf_p are "
-                                                 "required");
-    }
-    rc = ps_yaml_file_open(path, KEYRING_MAX_BYTES, PS_YAML_SECRET, &yf, err);
-    if (rc != PS_OK) {
-        goto cleanup;
-    }
     rc = ps_yaml_file_load(yf, &keyring_type, (void **)&raw, err);
     if (rc != PS_OK) {
         goto cleanup;
@@ -212,6 +256,176 @@ ps_err_t ps_keyring_file_load(const char *path, struct ps_keyring_file **kf_p,
 cleanup:
     ps_keyring_file_destroy(kf);
     ps_yaml_file_free_data(yf, &keyring_type, raw);
+    return rc;
+}
+
+static int is_encrypted_form(const struct ps_yaml_file *yf)
+{
+    const struct ps_ynode *root = ps_yaml_file_root(yf);
+    return root && root->kind == PS_YNODE_MAP && ps_ynode_key(root, "encrypted") != NULL;
+}
+
+/* Reads the passphrase form's fields into box (strings borrowed from raw). */
+static ps_err_t convert_box(const struct ps_yaml_file *yf, const struct raw_box *raw,
+                            struct ps_passbox *box, struct ps_error *err)
+{
+    const struct ps_ynode *ybox = ps_ynode_get(ps_yaml_file_root(yf), "encrypted");
+    if (strcmp(raw->kdf, PS_PASSBOX_KDF) != 0) {
+        return ps_yaml_error_at(yf, ps_ynode_get(ybox, "kdf"), err,
+                                "encrypted.kdf must be " PS_PASSBOX_KDF);
+    }
+    if (strcmp(raw->cipher, PS_PASSBOX_CIPHER) != 0) {
+        return ps_yaml_error_at(yf, ps_ynode_get(ybox, "cipher"), err,
+                                "encrypted.cipher must be " PS_PASSBOX_CIPHER);
+    }
+    uint64_t ops = 0, mem = 0;
+    if (ps_yaml_parse_uint(raw->opslimit, 1, UINT32_MAX, &ops) != 0) {
+        return ps_yaml_error_at(yf, ps_ynode_get(ybox, "opslimit"), err,
+                                "encrypted.opslimit must be a whole number of Argon2id passes");
+    }
+    if (ps_yaml_parse_uint(raw->memlimit, 1, UINT64_MAX, &mem) != 0) {
+        return ps_yaml_error_at(yf, ps_ynode_get(ybox, "memlimit"), err,
+                                "encrypted.memlimit must be a whole number of bytes");
+    }
+    box->params.opslimit = ops;
+    box->params.memlimit = mem;
+    box->salt_b64 = raw->salt;
+    box->nonce_b64 = raw->nonce;
+    box->ciphertext_b64 = raw->ciphertext;
+    return PS_OK;
+}
+
+/* The passphrase form: decrypt in guarded memory, then load the plain form
+ * from there. pp NULL: resolve one from pp_file or the environment when
+ * resolve is set. */
+static ps_err_t load_encrypted(struct ps_yaml_file *yf, const char *path,
+                               const struct ps_passphrase *pp, const char *pp_file, int resolve,
+                               struct ps_keyring_file **kf_p, struct ps_error *err)
+{
+    ps_err_t rc = PS_OK;
+    struct raw_encrypted *raw = NULL;
+    struct ps_passphrase *own = NULL;
+    struct ps_passbox box = {0};
+    struct ps_yaml_file *inner = NULL;
+    char *plain = NULL;
+    size_t plain_len = 0;
+    char name[PS_ERROR_FILE_MAX];
+
+    rc = ps_yaml_file_load(yf, &encrypted_type, (void **)&raw, err);
+    if (rc != PS_OK) {
+        goto cleanup;
+    }
+    rc = convert_box(yf, raw->encrypted, &box, err);
+    if (rc != PS_OK) {
+        goto cleanup;
+    }
+    if (!pp && resolve) {
+        rc = ps_passphrase_resolve(pp_file, &own, err);
+        if (rc != PS_OK) {
+            ps_error_prefix(err, "%s", path);
+            goto cleanup;
+        }
+        pp = own;
+    }
+    if (!pp) {
+        rc = ps_error_set_at(err, PS_ERR_CONFIG, path, 0, 0,
+                             "the keyring is passphrase-protected and no passphrase was given");
+        goto cleanup;
+    }
+    rc = ps_passbox_open(pp, &box, path, &plain, &plain_len, err);
+    if (rc != PS_OK) {
+        goto cleanup;
+    }
+    if (plain_len > KEYRING_MAX_BYTES) {
+        rc = ps_error_set_at(err, PS_ERR_CONFIG, path, 0, 0,
+                             "the decrypted keyring is larger than %d bytes", KEYRING_MAX_BYTES);
+        goto cleanup;
+    }
+    /* Positions in messages are those of the decrypted text. */
+    snprintf(name, sizeof(name), "%s (decrypted)", path);
+    rc = ps_yaml_file_open_buffer(name, plain, plain_len, PS_YAML_SECRET, &inner, err);
+    if (rc != PS_OK) {
+        goto cleanup;
+    }
+    if (is_encrypted_form(inner)) {
+        rc = ps_error_set_at(err, PS_ERR_CONFIG, path, 0, 0,
+                             "the decrypted keyring is itself encrypted (encrypt a plain keyring "
+                             "once)");
+        goto cleanup;
+    }
+    rc = load_plain(inner, path, kf_p, err);
+    if (rc == PS_OK) {
+        (*kf_p)->encrypted = 1;
+        (*kf_p)->kdf = box.params;
+    }
+
+cleanup:
+    ps_yaml_file_destroy(inner);
+    ps_passbox_plain_free(plain);
+    ps_passphrase_destroy(own);
+    ps_yaml_file_free_data(yf, &encrypted_type, raw);
+    return rc;
+}
+
+static ps_err_t load(const char *path, const struct ps_passphrase *pp, const char *pp_file,
+                     int resolve, struct ps_keyring_file **kf_p, struct ps_error *err)
+{
+    ps_err_t rc = PS_OK;
+    struct ps_yaml_file *yf = NULL;
+
+    if (!path || !kf_p) {
+        return ps_error_set(err, PS_ERR_INVALID, "ps_keyring_file_load: path and kf_p are "
+                                                 "required");
+    }
+    rc = ps_yaml_file_open(path, KEYRING_FILE_MAX_BYTES, PS_YAML_SECRET, &yf, err);
+    if (rc != PS_OK) {
+        goto cleanup;
+    }
+    if (is_encrypted_form(yf)) {
+        rc = load_encrypted(yf, path, pp, pp_file, resolve, kf_p, err);
+    } else if (yf->len > KEYRING_MAX_BYTES) {
+        rc = ps_error_set_at(err, PS_ERR_CONFIG, path, 0, 0,
+                             "file is larger than %d bytes (is this the right file?)",
+                             KEYRING_MAX_BYTES);
+    } else {
+        rc = load_plain(yf, path, kf_p, err);
+    }
+
+cleanup:
+    ps_yaml_file_destroy(yf);
+    return rc;
+}
+
+ps_err_t ps_keyring_file_load(const char *path, struct ps_keyring_file **kf_p,
+                              struct ps_error *err)
+{
+    return load(path, NULL, NULL, 1, kf_p, err);
+}
+
+ps_err_t ps_keyring_file_load_with_passphrase(const char *path, const char *passphrase_file,
+                                              struct ps_keyring_file **kf_p,
+                                              struct ps_error *err)
+{
+    return load(path, NULL, passphrase_file, 1, kf_p, err);
+}
+
+ps_err_t ps_keyring_file_load_pp(const char *path, const struct ps_passphrase *pp,
+                                 struct ps_keyring_file **kf_p, struct ps_error *err)
+{
+    return load(path, pp, NULL, 0, kf_p, err);
+}
+
+ps_err_t ps_keyring_file_is_encrypted(const char *path, int *encrypted_p, struct ps_error *err)
+{
+    struct ps_yaml_file *yf = NULL;
+    if (!path || !encrypted_p) {
+        return ps_error_set(err, PS_ERR_INVALID, "ps_keyring_file_is_encrypted: missing "
+                                                 "argument");
+    }
+    ps_err_t rc = ps_yaml_file_open(path, KEYRING_FILE_MAX_BYTES, PS_YAML_SECRET, &yf, err);
+    if (rc == PS_OK) {
+        *encrypted_p = is_encrypted_form(yf);
+    }
     ps_yaml_file_destroy(yf);
     return rc;
 }

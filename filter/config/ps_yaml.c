@@ -409,6 +409,36 @@ fail:
     return rc;
 }
 
+ps_err_t ps_yaml_file_open_buffer(const char *name, const char *data, size_t len, unsigned flags,
+                                  struct ps_yaml_file **yf_p, struct ps_error *err)
+{
+    ps_err_t rc = PS_OK;
+    struct ps_yaml_file *yf = calloc(1, sizeof(*yf));
+    if (!yf) {
+        return ps_error_set(err, PS_ERR_NOMEM, "out of memory reading %s", name);
+    }
+    yf->flags = flags;
+    yf->path = strdup(name);
+    yf->buf = malloc(len + 1);
+    if (!yf->path || !yf->buf) {
+        rc = ps_error_set(err, PS_ERR_NOMEM, "out of memory reading %s", name);
+        goto fail;
+    }
+    memcpy(yf->buf, data, len);
+    yf->buf[len] = '\0';
+    yf->len = len;
+    rc = index_file(yf, err);
+    if (rc != PS_OK) {
+        goto fail;
+    }
+    *yf_p = yf;
+    return PS_OK;
+
+fail:
+    ps_yaml_file_destroy(yf);
+    return rc;
+}
+
 void ps_yaml_file_destroy(struct ps_yaml_file *yf)
 {
     if (!yf) {

@@ -80,6 +80,11 @@ struct ps_yaml_file {
  * PS_ERR_IO, PS_ERR_CONFIG (syntax, anchors, too big), PS_ERR_NOMEM. */
 ps_err_t ps_yaml_file_open(const char *path, size_t max_bytes, unsigned flags,
                            struct ps_yaml_file **yf_p, struct ps_error *err);
+/* As ps_yaml_file_open, from len bytes already in memory (copied) that name
+ * stands for in messages: no mode check (the caller read the bytes). Used for
+ * a keyring decrypted in memory. */
+ps_err_t ps_yaml_file_open_buffer(const char *name, const char *data, size_t len, unsigned flags,
+                                  struct ps_yaml_file **yf_p, struct ps_error *err);
 /* Wipes (secret files) and frees. NULL is a no-op. */
 void ps_yaml_file_destroy(struct ps_yaml_file *yf);
 

@@ -23,6 +23,9 @@ const char *ps_err_name(ps_err_t code)
     case PS_ERR_NHS_INVALID: return "nhs_number_invalid";
     case PS_ERR_NO_KEY: return "no_key";
     case PS_ERR_NO_EVENT_TIME: return "no_event_time";
+    case PS_ERR_OPT_OUT: return "opt_out";
+    case PS_ERR_OPT_OUT_STALE: return "opt_out_stale";
+    case PS_ERR_PREDICATE: return "predicate";
     case PS_ERR_KAFKA: return "kafka";
     case PS_ERR_KAFKA_RETRIABLE: return "kafka_retriable";
     case PS_ERR_KAFKA_ABORTABLE: return "kafka_abortable";

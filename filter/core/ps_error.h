@@ -34,6 +34,9 @@ typedef enum {
     PS_ERR_NHS_INVALID = 21,   /* NHS number missing, malformed or failing modulus 11 */
     PS_ERR_NO_KEY = 22,        /* no keyring secret covers the event's time */
     PS_ERR_NO_EVENT_TIME = 23, /* the event carries no usable event time */
+    PS_ERR_OPT_OUT = 24,       /* the patient is not cleared under the national data opt-out */
+    PS_ERR_OPT_OUT_STALE = 25, /* the opt-out state is older than its maximum age, or not loaded */
+    PS_ERR_PREDICATE = 26,     /* a withhold_when condition of the destination matched */
 
     PS_ERR_KAFKA = 30,         /* Kafka error of no particular class: treat as fatal */
     PS_ERR_KAFKA_RETRIABLE = 31,

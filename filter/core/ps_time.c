@@ -54,7 +54,9 @@ ps_err_t ps_time_parse_iso(const char *text, int64_t *ms_p)
         *p++ != '-' || read_digits(&p, 2, &d)) {
         return PS_ERR_INVALID;
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31) {
+    static const int month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > month_days[mo - 1] || (mo == 2 && d == 29 && !leap)) {
         return PS_ERR_INVALID;
     }
     int64_t offset_min = 0;

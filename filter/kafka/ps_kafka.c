@@ -43,6 +43,12 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
     } else {
         ps_level = PS_LOG_DEBUG;
     }
+    /* We ask every topic reader not to create topics; brokers older than
+     * Kafka 0.11 (and the development broker) cannot honour that and say so
+     * on every connection. It changes nothing we rely on. */
+    if (fac && strcmp(fac, "AUTOCREATE") == 0) {
+        ps_level = PS_LOG_DEBUG;
+    }
     if (ps_level < ps_log_get_level()) {
         return;
     }

@@ -95,13 +95,15 @@ ps_err_t ps_kafka_consumer_subscribe(struct ps_kafka_consumer *consumer,
 /* Leaves the group and destroys. NULL is a no-op. */
 void ps_kafka_consumer_destroy(struct ps_kafka_consumer *consumer);
 
-/* Number of partitions currently assigned. */
+/* Number of partitions currently assigned. Safe from any thread. */
 int ps_kafka_consumer_assigned(const struct ps_kafka_consumer *consumer);
 
 /* Polls until max messages arrived or timeout_ms passed since the first one
  * (or since the call, while none came). The batch may hold zero messages.
- * The batch records the next offset of each partition it holds.
- * PS_ERR_KAFKA_FATAL on a fatal consumer error. */
+ * The batch records the next offset of each partition it holds. Rebalances
+ * happen inside this call: messages of partitions revoked or lost meanwhile
+ * are dropped from the batch. PS_ERR_KAFKA_FATAL on a fatal consumer error.
+ * Not thread-safe: one thread polls, processes and commits. */
 ps_err_t ps_kafka_consumer_poll_batch(struct ps_kafka_consumer *consumer, size_t max,
                                       int timeout_ms, struct ps_kafka_batch **batch_p,
                                       struct ps_error *err);
@@ -109,7 +111,8 @@ ps_err_t ps_kafka_consumer_poll_batch(struct ps_kafka_consumer *consumer, size_t
 size_t ps_kafka_batch_count(const struct ps_kafka_batch *batch);
 const struct ps_kafka_message *ps_kafka_batch_message(const struct ps_kafka_batch *batch,
                                                       size_t i);
-/* Releases the messages. NULL is a no-op. */
+/* Releases the messages. NULL is a no-op. Every batch must be destroyed
+ * before its consumer (its messages hold references on the client). */
 void ps_kafka_batch_destroy(struct ps_kafka_batch *batch);
 
 /* Commits the batch's next offsets synchronously (at-least-once mode). */
@@ -160,7 +163,10 @@ ps_err_t ps_kafka_producer_flush(struct ps_kafka_producer *producer, int timeout
 struct ps_kafka_reader;
 
 /* Reads a whole topic from the beginning to the high watermark of every
- * partition at the time of creation (no group, no commits). */
+ * partition at the time of creation (no group, no commits).
+ * enable.partition.eof is guarded too: it is how the end is seen past
+ * transaction markers. PS_ERR_KAFKA_RETRIABLE when the topic is unknown
+ * (the mock cluster creates any topic asked about instead). */
 ps_err_t ps_kafka_reader_new(const char *bootstraps, const char *topic,
                              const struct ps_kafka_property *props, size_t prop_count,
                              struct ps_kafka_reader **reader_p, struct ps_error *err);
@@ -171,8 +177,39 @@ ps_err_t ps_kafka_reader_next(struct ps_kafka_reader *reader, int timeout_ms,
 /* NULL is a no-op. */
 void ps_kafka_reader_destroy(struct ps_kafka_reader *reader);
 
-/* Total messages between low and high watermarks across a topic's partitions. */
+/* Total messages between low and high watermarks across a topic's partitions
+ * (on a real broker, transaction markers count too). */
 ps_err_t ps_kafka_topic_count(const char *bootstraps, const char *topic, int64_t *count_p,
                               struct ps_error *err);
+
+/* ------------------------------------------------------------------- tail
+ * Added for the opt-out feed (issue 3); implemented in ps_kafka_tail.c.
+ * Only appended: nothing above changed. */
+
+struct ps_kafka_tail;
+
+/* Follows every partition the topic has at creation, from start_offsets[p]
+ * (the next offset to read; a negative value, or a partition p >=
+ * start_count, means from the beginning), with no end, no group membership
+ * and no commits: the live continuation of a ps_kafka_reader. A partition
+ * added to the topic after creation is not followed. Guarded like the
+ * reader (group.id, enable.auto.commit, isolation.level=read_committed,
+ * enable.partition.eof=false). PS_ERR_KAFKA_RETRIABLE when the topic is
+ * unknown; PS_ERR_CONFIG for a property librdkafka refuses. */
+ps_err_t ps_kafka_tail_new(const char *bootstraps, const char *topic,
+                           const struct ps_kafka_property *props, size_t prop_count,
+                           const int64_t *start_offsets, size_t start_count,
+                           struct ps_kafka_tail **tail_p, struct ps_error *err);
+/* Next message, waiting at most timeout_ms; 0 returns at once with what has
+ * already been fetched. PS_OK with *msg_p NULL when nothing came (the usual
+ * case: this is not an error). The message is borrowed until the next call
+ * or destroy. PS_ERR_KAFKA_FATAL on a fatal client error; other consumer
+ * errors are logged and left to librdkafka's retries. Not thread-safe. */
+ps_err_t ps_kafka_tail_next(struct ps_kafka_tail *tail, int timeout_ms,
+                            const struct ps_kafka_message **msg_p, struct ps_error *err);
+/* Number of partitions followed. */
+int ps_kafka_tail_partitions(const struct ps_kafka_tail *tail);
+/* NULL is a no-op. */
+void ps_kafka_tail_destroy(struct ps_kafka_tail *tail);
 
 #endif

@@ -164,8 +164,9 @@ static ps_err_t producer_send_error(struct ps_kafka_producer *producer, const ch
                                     rd_kafka_resp_err_t code, struct ps_error *err)
 {
     ps_err_t rc;
+    char fatal[256];
     if (code == RD_KAFKA_RESP_ERR__FATAL ||
-        rd_kafka_fatal_error(producer->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_fatal_error(producer->rk, fatal, sizeof(fatal)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rc = ps_kafka_fatal_check(producer->rk, "send", err);
         if (rc == PS_OK) {
             rc = ps_error_set(err, PS_ERR_KAFKA_FATAL, "send: %s", rd_kafka_err2name(code));
@@ -215,10 +216,12 @@ ps_err_t ps_kafka_producer_send(struct ps_kafka_producer *producer, const char *
 
     rd_kafka_resp_err_t code;
     for (;;) {
+        /* F_COPY: librdkafka copies key and value, so dropping const is safe. */
         code = rd_kafka_producev(
             producer->rk, RD_KAFKA_V_TOPIC(topic),
             RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-            RD_KAFKA_V_KEY(key, key ? key_len : 0), RD_KAFKA_V_VALUE((void *)value, value ? len : 0),
+            RD_KAFKA_V_KEY(key, key ? key_len : 0),
+            RD_KAFKA_V_VALUE((void *)value, value ? len : 0),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (code != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             break;
@@ -260,16 +263,16 @@ ps_err_t ps_kafka_producer_commit(struct ps_kafka_producer *producer,
             rc = ps_error_set(err, PS_ERR_INVALID, "offsets need a consumer-group member");
             goto cleanup;
         }
-        rc = ps_kafka_error_take(rd_kafka_send_offsets_to_transaction(
-                                     producer->rk, offsets, cgmd,
-                                     timeout_ms < 0 ? -1 : ps_kafka_remaining_ms(deadline)),
-                                 "send_offsets_to_transaction", err);
+        int wait = timeout_ms < 0 ? -1 : ps_kafka_remaining_ms(deadline);
+        rc = ps_kafka_error_take(
+            rd_kafka_send_offsets_to_transaction(producer->rk, offsets, cgmd, wait),
+            "send_offsets_to_transaction", err);
         if (rc != PS_OK) {
             goto cleanup;
         }
     }
-    rc = ps_kafka_error_take(rd_kafka_commit_transaction(
-                                 producer->rk, timeout_ms < 0 ? -1 : ps_kafka_remaining_ms(deadline)),
+    int wait = timeout_ms < 0 ? -1 : ps_kafka_remaining_ms(deadline);
+    rc = ps_kafka_error_take(rd_kafka_commit_transaction(producer->rk, wait),
                              "commit_transaction", err);
     if (rc == PS_OK) {
         /* The commit succeeded, so every message of it was delivered. */

@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ps_audit.h"
+#include "ps_buf.h"
+#include "ps_fingerprint.h"
+#include "ps_frame.h"
 #include "ps_log.h"
 #include "ps_time.h"
 
@@ -20,6 +24,10 @@ struct pipeline {
     struct ps_kafka_producer *producer;
     struct ps_engine_worker *worker;
     int transactional;
+    uint64_t audit_fingerprint;
+    struct ps_buf audit;
+    struct ps_audit_destination *audit_dsts;
+    int optout_stale_logged;
 };
 
 /* Lineage and provenance headers: ours, never the input's, on secondary use. */
@@ -48,6 +56,73 @@ static size_t copy_input_headers(struct ps_kafka_header *h, const struct ps_kafk
         h[n++] = msg->headers[i];
     }
     return n;
+}
+
+static void audit_fields(struct ps_audit_destination *ad, const struct ps_plan *plan)
+{
+    const struct ps_plan_fields *f = &plan->fields;
+    ad->kept = f->kept;
+    ad->kept_count = f->kept_count;
+    ad->pseudonymised = f->pseudonymised;
+    ad->pseudonymised_count = f->pseudonymised_count;
+    ad->generalised = (const char *const *)f->generalised;
+    ad->generalised_count = f->generalised_count;
+    ad->dropped = f->dropped;
+    ad->dropped_count = f->dropped_count;
+}
+
+/* One audit record per input event, in the same transaction as the outputs.
+ * outs is NULL for a dead-lettered event. */
+static ps_err_t audit(struct pipeline *pl, const struct ps_kafka_message *msg,
+                      const struct ps_engine_output *outs, const char *dead_reason,
+                      struct ps_error *err)
+{
+    const struct ps_engine_event *ev = outs ? ps_engine_worker_event(pl->worker) : NULL;
+    size_t count = outs ? ps_engine_destination_count(pl->engine) : 0;
+    int64_t key_id = ev ? ev->key_id : -1;
+    for (size_t d = 0; d < count; d++) {
+        struct ps_audit_destination *ad = &pl->audit_dsts[d];
+        const struct ps_policy_destination *dst = ps_engine_destination(pl->engine, d);
+        memset(ad, 0, sizeof(*ad));
+        ad->name = dst->name;
+        ad->topic = dst->topic;
+        ad->decision = outs[d].decision == PS_DISCLOSED ? PS_AUDIT_DISCLOSED : PS_AUDIT_WITHHELD;
+        if (outs[d].decision == PS_WITHHELD) {
+            ad->reason = ps_err_name(outs[d].reason);
+            ad->detail = outs[d].detail;
+        } else if (outs[d].plan) {
+            audit_fields(ad, outs[d].plan);
+        }
+        if (outs[d].key_id && key_id < 0) {
+            key_id = outs[d].key_id;
+        }
+    }
+    struct ps_audit_record rec = {
+        .event_id = ev ? ev->event_id : NULL, .event_type = ev ? ev->event_type : NULL,
+        .event_time_ms = ev ? ev->event_time_ms : -1, .source_topic = msg->topic,
+        .source_partition = msg->partition, .source_offset = msg->offset,
+        .policy_hash = ps_engine_policy_hash(pl->engine), .key_id = key_id,
+        .opt_out_as_of_ms = pl->opt->optout ? ps_optout_as_of(pl->opt->optout) : -1,
+        .subject = ev ? ev->subject : NULL, .dead_letter_reason = dead_reason,
+        .destinations = pl->audit_dsts, .destination_count = count,
+        .processed_at_ms = ps_time_now_ms()};
+    ps_buf_reset(&pl->audit);
+    ps_err_t rc = ps_frame_write_single_object(pl->audit_fingerprint, &pl->audit);
+    if (rc == PS_OK) {
+        rc = ps_audit_encode(&rec, &pl->audit, err);
+    }
+    if (rc != PS_OK) {
+        /* An event without its audit record must not commit: abort the batch. */
+        ps_error_prefix(err, "audit record");
+        return PS_ERR_KAFKA_ABORTABLE;
+    }
+    struct ps_kafka_header h[1] = {{"pseudostream.policy", ps_engine_policy_hash(pl->engine),
+                                    strlen(ps_engine_policy_hash(pl->engine))}};
+    pl->stats->audited++;
+    return ps_kafka_producer_send(pl->producer, pl->opt->audit_topic, -1,
+                                  ev && ev->subject ? ev->subject : NULL,
+                                  ev && ev->subject ? strlen(ev->subject) : 0, pl->audit.data,
+                                  pl->audit.len, h, 1, err);
 }
 
 static ps_err_t dead_letter(struct pipeline *pl, const struct ps_kafka_message *msg,
@@ -102,12 +177,14 @@ static ps_err_t process_message(struct pipeline *pl, const struct ps_kafka_messa
     ps_err_t rc = msg->value ? ps_engine_process(pl->worker, msg->value, msg->len, &outs, &why)
                              : ps_error_set(&why, PS_ERR_EMPTY, "message has no value");
     if (rc != PS_OK) {
-        return dead_letter(pl, msg, &why, &lin, err);
+        rc = dead_letter(pl, msg, &why, &lin, err);
+        return rc == PS_OK ? audit(pl, msg, NULL, ps_err_name(why.code), err) : rc;
     }
     size_t count = ps_engine_destination_count(pl->engine);
     for (size_t d = 0; d < count; d++) {
         if (outs[d].decision == PS_WITHHELD) {
             pl->stats->withheld[d]++;
+            pl->stats->withheld_by_reason[d][(unsigned)outs[d].reason % 64]++;
             continue;
         }
         rc = deliver(pl, msg, d, &outs[d], &lin, err);
@@ -116,7 +193,7 @@ static ps_err_t process_message(struct pipeline *pl, const struct ps_kafka_messa
         }
         pl->stats->disclosed[d]++;
     }
-    return PS_OK;
+    return audit(pl, msg, outs, NULL, err);
 }
 
 static ps_err_t commit_batch(struct pipeline *pl, const struct ps_kafka_batch *batch,
@@ -150,8 +227,35 @@ static ps_err_t abort_batch(struct pipeline *pl, struct ps_error *err)
     return rc;
 }
 
+/* Between batches: take in live opt-out updates and judge the state's age. */
+static void refresh_optout(struct pipeline *pl)
+{
+    const struct ps_pipeline_options *opt = pl->opt;
+    if (!opt->optout) {
+        ps_engine_worker_set_optout(pl->worker, NULL, 0);
+        return;
+    }
+    struct ps_error err = {0};
+    if (opt->optout_feed && ps_optout_feed_poll(opt->optout_feed, &err) != PS_OK) {
+        PS_WARN("pipeline", "optout_feed_error", "opt-out updates could not be applied: %s",
+                err.msg);
+    }
+    int fresh = ps_optout_fresh(opt->optout, ps_time_now_ms(), opt->optout_max_age_ms);
+    if (!fresh && !pl->optout_stale_logged) {
+        PS_ERROR("pipeline", "optout_stale",
+                 "the national data opt-out state is older than %lld hours: destinations it "
+                 "applies to receive nothing until it is refreshed",
+                 (long long)(opt->optout_max_age_ms / 3600000));
+    } else if (fresh && pl->optout_stale_logged) {
+        PS_INFO("pipeline", "optout_fresh", "the national data opt-out state is fresh again");
+    }
+    pl->optout_stale_logged = !fresh;
+    ps_engine_worker_set_optout(pl->worker, opt->optout, fresh);
+}
+
 static ps_err_t run_batch(struct pipeline *pl, struct ps_kafka_batch *batch, struct ps_error *err)
 {
+    refresh_optout(pl);
     ps_err_t rc = pl->transactional ? ps_kafka_producer_begin(pl->producer, err) : PS_OK;
     for (size_t i = 0; rc == PS_OK && i < ps_kafka_batch_count(batch); i++) {
         rc = process_message(pl, ps_kafka_batch_message(batch, i), err);
@@ -187,6 +291,14 @@ static ps_err_t open_clients(struct pipeline *pl, struct ps_error *err)
     if (rc == PS_OK) {
         rc = ps_engine_worker_new(pl->engine, &opt->limits, &pl->worker, err);
     }
+    if (rc == PS_OK) {
+        rc = ps_fingerprint_schema(ps_audit_schema_json, &pl->audit_fingerprint, err);
+    }
+    pl->audit_dsts = calloc(ps_engine_destination_count(pl->engine) + 1,
+                            sizeof(*pl->audit_dsts));
+    if (rc == PS_OK && !pl->audit_dsts) {
+        rc = ps_error_set(err, PS_ERR_NOMEM, "out of memory");
+    }
     return rc;
 }
 
@@ -208,6 +320,7 @@ ps_err_t ps_pipeline_run(const struct ps_engine *engine, const struct ps_pipelin
     }
     struct pipeline pl = {.engine = engine, .opt = opt, .stats = stats,
                           .transactional = opt->transactional_id != NULL};
+    ps_buf_init(&pl.audit, 0);
     ps_err_t rc = open_clients(&pl, err);
     int64_t idle_since = 0;
     while (rc == PS_OK && !should_stop(opt, idle_since)) {
@@ -228,6 +341,8 @@ ps_err_t ps_pipeline_run(const struct ps_engine *engine, const struct ps_pipelin
                 stats->consumed, stats->transactions, stats->dead_lettered, stats->aborted);
     }
     ps_engine_worker_destroy(pl.worker);
+    ps_buf_free(&pl.audit);
+    free(pl.audit_dsts);
     ps_kafka_producer_destroy(pl.producer);
     ps_kafka_consumer_destroy(pl.consumer);
     return rc;

@@ -9,7 +9,11 @@
  *   - every destination that may receive it gets its derived record: direct
  *     care under the input key with the input headers; secondary use under the
  *     subject's pseudonym with only our headers (policy hash, key id, lineage);
- *   - a withheld record is counted by reason.
+ *   - a withheld record is counted by reason;
+ *   - one audit record (ps_audit.h) says what every destination got and why.
+ * Between batches the opt-out feed is polled and the state's freshness
+ * judged: stale state withholds from the destinations it applies to, with an
+ * alarm log line when it turns stale and when it recovers.
  * Errors: a retriable commit is retried; an abortable error aborts the
  * transaction and rewinds the consumer to its committed offsets; a fatal error
  * ends the loop with PS_ERR_KAFKA_FATAL for the process to exit non-zero.
@@ -28,6 +32,8 @@
 #include "ps_engine.h"
 #include "ps_error.h"
 #include "ps_kafka.h"
+#include "ps_optout.h"
+#include "ps_optout_feed.h"
 
 #define PS_PIPELINE_MAX_DESTINATIONS 64
 
@@ -40,6 +46,10 @@ struct ps_pipeline_options {
     const char *const *topics;
     size_t topic_count;
     const char *dead_letter_topic;
+    const char *audit_topic;               /* one audit record per input event */
+    struct ps_optout *optout;              /* NULL when no destination needs it */
+    struct ps_optout_feed *optout_feed;    /* caught up already; polled between batches */
+    int64_t optout_max_age_ms;
     size_t batch_max_events;
     int transaction_interval_ms;
     int idle_exit_ms;                      /* > 0: return after this long with no input */
@@ -55,6 +65,8 @@ struct ps_pipeline_stats {
     uint64_t aborted;
     uint64_t disclosed[PS_PIPELINE_MAX_DESTINATIONS];
     uint64_t withheld[PS_PIPELINE_MAX_DESTINATIONS];
+    uint64_t withheld_by_reason[PS_PIPELINE_MAX_DESTINATIONS][64]; /* by ps_err_t */
+    uint64_t audited;
 };
 
 /* Runs until stopped, idle, or a fatal error. Stats are added to *stats. */

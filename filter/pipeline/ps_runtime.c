@@ -2,10 +2,12 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ps_keyring_file.h"
 #include "ps_log.h"
 #include "ps_schema.h"
+#include "ps_time.h"
 
 ps_err_t ps_runtime_load_schemas(const struct ps_config *conf, struct ps_registry **reg_p,
                                  struct ps_error *err)
@@ -31,8 +33,10 @@ ps_err_t ps_runtime_load_schemas(const struct ps_config *conf, struct ps_registr
     return PS_OK;
 }
 
-static ps_err_t load_keyring(const char *path, struct ps_keyring **kr_p, struct ps_error *err)
+ps_err_t ps_runtime_load_keyring(const struct ps_config *conf, struct ps_keyring **kr_p,
+                                 struct ps_error *err)
 {
+    const char *path = conf->keyring_file;
     struct ps_keyring_file *kf = NULL;
     struct ps_keyring_entry *entries = NULL;
     ps_err_t rc = ps_keyring_file_load(path, &kf, err);
@@ -54,6 +58,70 @@ static ps_err_t load_keyring(const char *path, struct ps_keyring **kr_p, struct 
 cleanup:
     free(entries);
     ps_keyring_file_destroy(kf);
+    return rc;
+}
+
+static const char *first_optout_destination(const struct ps_runtime *rt)
+{
+    for (size_t d = 0; d < ps_engine_destination_count(rt->engine); d++) {
+        const struct ps_policy_destination *dst = ps_engine_destination(rt->engine, d);
+        if (ps_plan_applies_optout(dst)) {
+            return dst->name;
+        }
+    }
+    return NULL;
+}
+
+ps_err_t ps_runtime_load_optout(struct ps_runtime *rt, struct ps_error *err)
+{
+    const struct ps_config *conf = rt->conf;
+    const char *needs = first_optout_destination(rt);
+    if (!conf->opt_out.configured) {
+        if (!needs) {
+            return PS_OK;
+        }
+        return ps_error_set_at(err, PS_ERR_CONFIG, conf->file, 1, 1,
+                               "the policy applies the national data opt-out to destination "
+                               "'%s' but the configuration names no opt-out state (add opt_out: "
+                               "with file: and/or topic:)", needs);
+    }
+    enum ps_optout_form form = conf->opt_out.form == PS_CONFIG_OPTOUT_OPTED_OUT
+                                   ? PS_OPTOUT_OPTED_OUT : PS_OPTOUT_CLEARED;
+    ps_err_t rc = ps_optout_new(form, &rt->optout, err);
+    if (rc == PS_OK && conf->opt_out.file) {
+        size_t invalid = 0;
+        struct stat st;
+        rc = ps_optout_load_file(rt->optout, conf->opt_out.file, &invalid, err);
+        if (rc == PS_OK) {
+            int64_t as_of = conf->opt_out.as_of_ms;
+            if (!as_of && stat(conf->opt_out.file, &st) == 0) {
+                as_of = (int64_t)st.st_mtime * 1000;
+            }
+            ps_optout_set_as_of(rt->optout, as_of);
+            PS_INFO("runtime", "optout_loaded", "opt-out state: %zu numbers, %zu invalid lines "
+                    "skipped", ps_optout_count(rt->optout), invalid);
+        }
+    }
+    return rc;
+}
+
+ps_err_t ps_runtime_optout_catch_up(struct ps_runtime *rt, const char *bootstraps, int timeout_ms,
+                                    struct ps_error *err)
+{
+    if (!rt->optout || !rt->conf->opt_out.topic) {
+        return PS_OK;
+    }
+    ps_err_t rc = PS_OK;
+    if (!rt->optout_feed) {
+        rc = ps_optout_feed_new(bootstraps, rt->conf->opt_out.topic, rt->props, rt->prop_count,
+                                rt->optout, &rt->optout_feed, err);
+    }
+    if (rc == PS_OK) {
+        rc = ps_optout_feed_catch_up(rt->optout_feed, timeout_ms, err);
+    }
+    if (rc != PS_OK) {
+        ps_error_prefix(err, "opt-out topic '%s'", rt->conf->opt_out.topic);
+    }
     return rc;
 }
 
@@ -87,10 +155,13 @@ static ps_err_t build(struct ps_runtime *rt, struct ps_error *err)
         rc = ps_digest_file_hex(conf->policy_file, rt->policy_hash, err);
     }
     if (rc == PS_OK) {
-        rc = load_keyring(conf->keyring_file, &rt->kr, err);
+        rc = ps_runtime_load_keyring(conf, &rt->kr, err);
     }
     if (rc == PS_OK) {
         rc = ps_engine_new(rt->policy, rt->policy_hash, rt->reg, rt->kr, &rt->engine, err);
+    }
+    if (rc == PS_OK) {
+        rc = ps_runtime_load_optout(rt, err);
     }
     if (rc == PS_OK && !ps_keyring_locked(rt->kr)) {
         PS_WARN("runtime", "keyring_not_locked",
@@ -138,6 +209,10 @@ void ps_runtime_pipeline_options(const struct ps_runtime *rt, struct ps_pipeline
     opt->batch_max_events = conf->delivery.batch_max_events;
     opt->transaction_interval_ms = (int)conf->delivery.transaction_interval_ms;
     opt->limits = rt->limits;
+    opt->audit_topic = conf->audit_topic;
+    opt->optout = rt->optout;
+    opt->optout_feed = rt->optout_feed;
+    opt->optout_max_age_ms = (int64_t)conf->opt_out.max_age_hours * 3600000;
 }
 
 void ps_runtime_close(struct ps_runtime *rt)
@@ -146,6 +221,8 @@ void ps_runtime_close(struct ps_runtime *rt)
         return;
     }
     free(rt->props);
+    ps_optout_feed_destroy(rt->optout_feed);
+    ps_optout_destroy(rt->optout);
     ps_engine_destroy(rt->engine);
     ps_keyring_destroy(rt->kr);
     ps_policy_doc_destroy(rt->policy);

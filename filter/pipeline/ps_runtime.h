@@ -15,6 +15,8 @@
 #include "ps_error.h"
 #include "ps_kafka.h"
 #include "ps_keyring.h"
+#include "ps_optout.h"
+#include "ps_optout_feed.h"
 #include "ps_pipeline.h"
 #include "ps_policy_doc.h"
 #include "ps_registry.h"
@@ -26,6 +28,8 @@ struct ps_runtime {
     struct ps_keyring *kr;           /* owned */
     struct ps_engine *engine;        /* owned */
     struct ps_codec_limits limits;
+    struct ps_optout *optout;        /* owned; NULL when no opt_out section */
+    struct ps_optout_feed *optout_feed; /* owned; NULL without opt_out.topic */
     struct ps_kafka_property *props; /* owned array; strings borrowed from conf */
     size_t prop_count;
     char policy_hash[PS_DIGEST_HEX_LEN + 1];
@@ -40,6 +44,24 @@ ps_err_t ps_runtime_open(const char *config_path, const char *const *props, size
  * decode). */
 ps_err_t ps_runtime_load_schemas(const struct ps_config *conf, struct ps_registry **reg_p,
                                  struct ps_error *err);
+
+/* Loads the configuration's keyring file (refused when group or others may
+ * read it) into guarded memory (used by tools that only need pseudonyms, such
+ * as `audit trace`). Call ps_crypto_init first. The caller owns *kr_p
+ * (ps_keyring_destroy). PS_ERR_IO, PS_ERR_PERMISSION, PS_ERR_CONFIG naming
+ * the file and the entry, never a secret. */
+ps_err_t ps_runtime_load_keyring(const struct ps_config *conf, struct ps_keyring **kr_p,
+                                 struct ps_error *err);
+
+/* Loads the national data opt-out state the configuration names (file now;
+ * the topic's feed is created but caught up by ps_runtime_optout_catch_up).
+ * PS_ERR_CONFIG when the policy applies the opt-out and no source is named. */
+ps_err_t ps_runtime_load_optout(struct ps_runtime *rt, struct ps_error *err);
+
+/* Reads the opt-out topic to its end (blocking, up to timeout_ms); the filter
+ * consumes no input before this succeeded. PS_OK when there is no topic. */
+ps_err_t ps_runtime_optout_catch_up(struct ps_runtime *rt, const char *bootstraps, int timeout_ms,
+                                    struct ps_error *err);
 
 /* Fills the pipeline options the configuration gives (bootstraps, group,
  * transactional id unless at-least-once, properties, topics, dead-letter

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ps_audit.h"
 #include "ps_buf.h"
 #include "ps_frame.h"
 #include "ps_policy.h"
@@ -18,6 +19,7 @@ struct ps_engine {
     size_t schema_count;
     struct ps_plan **plans;                  /* [schema * dst_count + d] */
     struct ps_pseudonymiser **pseudonymisers; /* [d], NULL without a domain */
+    struct ps_pseudonymiser *audit;           /* the audit domain */
 };
 
 struct ps_engine_worker {
@@ -27,16 +29,25 @@ struct ps_engine_worker {
     struct ps_engine_output *outputs;
     char (*keys)[PS_TOKEN_MAX];
     const struct ps_schema *last_schema;
+    const struct ps_optout *optout;
+    int optout_fresh;
+    struct ps_engine_event event;
+    char event_id[256];
+    char event_type[64];
+    char subject[PS_TOKEN_MAX];
 };
 
 /* What the map callback needs to transform one event for one destination. */
 struct map_ctx {
     const struct ps_plan *plan;
     const struct ps_pseudonymiser *pseudonymiser;
+    const struct ps_scalar *subject;  /* the subject's NHS number, or NULL */
     int64_t event_ms;
     int has_time;
     uint32_t key_id;
-    char text[PS_TOKEN_MAX];
+    int shift_ready;
+    int64_t shift_days;
+    char text[64]; /* a token (PS_TOKEN_MAX) or a transform's text */
 };
 
 static size_t schema_index(const struct ps_engine *engine, const struct ps_schema *schema)
@@ -68,6 +79,18 @@ static ps_err_t check_paths_exist(const struct ps_engine *engine, struct ps_erro
                                        "pid.address[].postcode)", dst->name, rule->path);
             }
         }
+        for (size_t p = 0; p < dst->predicate_count; p++) {
+            const struct ps_policy_predicate *pred = &dst->predicates[p];
+            int found = !pred->path;
+            for (size_t s = 0; !found && s < engine->schema_count; s++) {
+                found = ps_schema_find(ps_registry_at(engine->reg, s), pred->path) >= 0;
+            }
+            if (!found) {
+                return ps_error_set_at(err, PS_ERR_CONFIG, doc->file, pred->line, pred->col,
+                                       "destination '%s': withhold_when names '%s', which is no "
+                                       "field of any schema", dst->name, pred->path);
+            }
+        }
     }
     return PS_OK;
 }
@@ -76,6 +99,10 @@ static ps_err_t compile_all(struct ps_engine *engine, const struct ps_keyring *k
                             struct ps_error *err)
 {
     const struct ps_policy_doc *doc = engine->doc;
+    ps_err_t arc = ps_pseudonymiser_new(kr, PS_AUDIT_DOMAIN, &engine->audit, err);
+    if (arc != PS_OK) {
+        return ps_error_prefix(err, "audit domain");
+    }
     for (size_t d = 0; d < engine->dst_count; d++) {
         const struct ps_policy_destination *dst = &doc->destinations[d];
         if (dst->pseudonym_domain) {
@@ -139,6 +166,7 @@ void ps_engine_destroy(struct ps_engine *engine)
     for (size_t d = 0; engine->pseudonymisers && d < engine->dst_count; d++) {
         ps_pseudonymiser_destroy(engine->pseudonymisers[d]);
     }
+    ps_pseudonymiser_destroy(engine->audit);
     free(engine->plans);
     free(engine->pseudonymisers);
     free(engine);
@@ -215,6 +243,28 @@ const struct ps_schema *ps_engine_worker_schema(const struct ps_engine_worker *w
     return worker->last_schema;
 }
 
+const struct ps_engine_event *ps_engine_worker_event(const struct ps_engine_worker *worker)
+{
+    return worker->last_schema ? &worker->event : NULL;
+}
+
+void ps_engine_worker_set_optout(struct ps_engine_worker *worker, const struct ps_optout *optout,
+                                 int fresh)
+{
+    worker->optout = optout;
+    worker->optout_fresh = fresh;
+}
+
+int ps_engine_needs_optout(const struct ps_engine *engine)
+{
+    for (size_t d = 0; d < engine->dst_count; d++) {
+        if (ps_plan_applies_optout(&engine->doc->destinations[d])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static ps_err_t map_generalise(struct map_ctx *ctx, const struct ps_plan_node *pn,
                                const struct ps_schema_node *node, const struct ps_scalar *in,
                                struct ps_scalar *out, struct ps_error *err)
@@ -226,6 +276,12 @@ static ps_err_t map_generalise(struct map_ctx *ctx, const struct ps_plan_node *p
         return ps_transform_year(in, node->logical, &out->i, err);
     case PS_GRAN_YEAR_MONTH:
         rc = ps_transform_year_month(in, node->logical, ctx->text, err);
+        break;
+    case PS_GRAN_AGE_BAND:
+        if (!ctx->has_time) {
+            return ps_error_set(err, PS_ERR_NO_EVENT_TIME, "event has no time to age against");
+        }
+        rc = ps_transform_age_band(in, node->logical, ctx->event_ms, ctx->text, err);
         break;
     case PS_GRAN_POSTCODE_DISTRICT:
     case PS_GRAN_POSTCODE_SECTOR:
@@ -241,6 +297,34 @@ static ps_err_t map_generalise(struct map_ctx *ctx, const struct ps_plan_node *p
     out->kind = PS_SCALAR_STRING;
     out->s = ctx->text;
     out->len = strlen(ctx->text);
+    return rc;
+}
+
+/* The patient's shift, the same for every event of theirs in this domain
+ * (under one key), from a pseudonym of kind "date_shift" that is never
+ * disclosed, so a recipient cannot undo the shift. */
+static ps_err_t shift_days(struct map_ctx *ctx, const struct ps_plan_node *pn,
+                           struct ps_error *err)
+{
+    if (ctx->shift_ready) {
+        return PS_OK;
+    }
+    if (!ctx->subject || ctx->subject->kind != PS_SCALAR_STRING) {
+        return ps_error_set(err, PS_ERR_NHS_INVALID, "date shift needs the subject's NHS number");
+    }
+    if (!ctx->has_time) {
+        return ps_error_set(err, PS_ERR_NO_EVENT_TIME, "event has no time to choose a key");
+    }
+    char token[PS_TOKEN_MAX];
+    uint32_t key_id;
+    ps_err_t rc = ps_pseudonymise(ctx->pseudonymiser, ctx->event_ms, "date_shift",
+                                  ctx->subject->s, ctx->subject->len, token, &key_id, err);
+    if (rc == PS_OK) {
+        ctx->shift_days = ps_transform_shift_days(token, pn->rule ? pn->rule->window_days
+                                                                  : PS_DATE_SHIFT_DEFAULT_DAYS);
+        ctx->shift_ready = 1;
+    }
+    memset(token, 0, sizeof(token));
     return rc;
 }
 
@@ -277,6 +361,12 @@ static ps_err_t map_leaf(void *opaque, int index, const struct ps_scalar *in,
         out->s = PS_TRANSFORM_REDACTED;
         out->len = strlen(PS_TRANSFORM_REDACTED);
         break;
+    case PS_ACTION_DATE_SHIFT:
+        rc = shift_days(ctx, pn, err);
+        if (rc == PS_OK) {
+            rc = ps_transform_date_shift(in, node->logical, ctx->shift_days, out, ctx->text, err);
+        }
+        break;
     default:
         rc = ps_error_set(err, PS_ERR_TRANSFORM, "no transform for this field");
     }
@@ -295,43 +385,123 @@ static void withhold(struct ps_engine_output *out, const struct ps_error *why)
 
 /* The subject's pseudonym keys every secondary-use record: per-patient order
  * survives partitioning, and nothing of the input key leaves. */
-static ps_err_t subject_key(const struct ps_event *ev, struct map_ctx *ctx, char *key,
-                            struct ps_error *err)
+static ps_err_t subject_key(struct map_ctx *ctx, char *key, struct ps_error *err)
 {
-    struct ps_scalar nhs;
-    if (ctx->plan->subject_node < 0 || ps_event_get(ev, ctx->plan->subject_node, &nhs) != PS_OK ||
-        nhs.kind != PS_SCALAR_STRING) {
+    if (!ctx->subject || ctx->subject->kind != PS_SCALAR_STRING) {
         return ps_error_set(err, PS_ERR_NHS_INVALID, "event has no NHS number for its subject");
     }
     if (!ctx->has_time) {
         return ps_error_set(err, PS_ERR_NO_EVENT_TIME, "event has no time to choose a key");
     }
-    ps_err_t rc = ps_pseudonymise(ctx->pseudonymiser, ctx->event_ms, "nhs_number", nhs.s, nhs.len,
-                                  key, &ctx->key_id, err);
+    ps_err_t rc = ps_pseudonymise(ctx->pseudonymiser, ctx->event_ms, "nhs_number",
+                                  ctx->subject->s, ctx->subject->len, key, &ctx->key_id, err);
     if (rc != PS_OK) {
         ps_error_prefix(err, "subject");
     }
     return rc;
 }
 
+struct code_match {
+    const struct ps_codeset *set;
+    int present;
+    int matched;
+};
+
+static int visit_match(void *opaque, const struct ps_scalar *v)
+{
+    struct code_match *m = opaque;
+    if (v->kind == PS_SCALAR_NULL) {
+        return 0;
+    }
+    m->present = 1;
+    if (m->set && v->kind == PS_SCALAR_STRING && ps_codeset_match(m->set, v->s, v->len)) {
+        m->matched = 1;
+    }
+    return m->matched;
+}
+
+static int event_type_listed(const struct ps_policy_predicate *pred, const struct ps_scalar *t)
+{
+    for (size_t i = 0; t->kind == PS_SCALAR_STRING && i < pred->value_count; i++) {
+        if (strlen(pred->values[i]) == t->len && memcmp(pred->values[i], t->s, t->len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int predicate_matches(const struct ps_event *ev, const struct ps_plan_predicate *pp)
+{
+    const struct ps_policy_predicate *pred = pp->pred;
+    struct code_match m = {.set = pred->codeset};
+    struct ps_scalar t = {0};
+    switch (pred->kind) {
+    case PS_PRED_EVENT_TYPE_IN:
+    case PS_PRED_EVENT_TYPE_NOT_IN:
+        if (pp->node_count > 0) {
+            ps_event_get(ev, pp->nodes[0], &t);
+        }
+        return event_type_listed(pred, &t) == (pred->kind == PS_PRED_EVENT_TYPE_IN);
+    case PS_PRED_CODES_IN:
+    case PS_PRED_FIELD_PRESENT:
+    case PS_PRED_FIELD_ABSENT:
+        for (size_t i = 0; i < pp->node_count && !m.matched; i++) {
+            ps_event_visit(ev, pp->nodes[i], visit_match, &m);
+        }
+        if (pred->kind == PS_PRED_CODES_IN) {
+            return m.matched;
+        }
+        return m.present == (pred->kind == PS_PRED_FIELD_PRESENT);
+    }
+    return 0;
+}
+
+/* Opt-out and withhold_when: may this destination receive the event at all? */
+static ps_err_t gate(struct ps_engine_worker *w, const struct ps_event *ev,
+                     const struct ps_plan *plan, const struct map_ctx *ctx, struct ps_error *err)
+{
+    if (ps_plan_applies_optout(plan->dst)) {
+        if (!w->optout || !w->optout_fresh) {
+            return ps_error_set(err, PS_ERR_OPT_OUT_STALE,
+                                "the national data opt-out state is not loaded or too old");
+        }
+        if (!ps_optout_cleared(w->optout, ctx->subject->s, ctx->subject->len)) {
+            return ps_error_set(err, PS_ERR_OPT_OUT,
+                                "the patient is not cleared under the national data opt-out");
+        }
+    }
+    for (size_t p = 0; p < plan->dst->predicate_count; p++) {
+        const struct ps_policy_predicate *pred = plan->predicates[p].pred;
+        if (predicate_matches(ev, &plan->predicates[p])) {
+            return ps_error_set(err, PS_ERR_PREDICATE, "withhold_when[%zu] (%s%s%s) at line %d",
+                                p, ps_predicate_kind_name(pred->kind), pred->codeset ? ": " : "",
+                                pred->codeset ? pred->codeset->name : "", pred->line);
+        }
+    }
+    return PS_OK;
+}
+
 static void process_destination(struct ps_engine_worker *w, const struct ps_event *ev,
-                                 const struct ps_plan *plan, size_t d, int64_t event_ms,
-                                 int has_time)
+                                const struct ps_plan *plan, size_t d,
+                                const struct ps_scalar *subject, int64_t event_ms, int has_time)
 {
     struct ps_engine_output *out = &w->outputs[d];
     struct ps_buf *buf = &w->bufs[d];
     struct map_ctx ctx = {.plan = plan, .pseudonymiser = w->engine->pseudonymisers[d],
-                          .event_ms = event_ms, .has_time = has_time};
+                          .subject = subject, .event_ms = event_ms, .has_time = has_time};
     struct ps_error why = {0};
     memset(out, 0, sizeof(*out));
+    out->plan = plan;
     ps_buf_reset(buf);
-    if (!ps_plan_is_direct_care(plan->dst)) {
-        if (subject_key(ev, &ctx, w->keys[d], &why) != PS_OK) {
-            withhold(out, &why);
-            return;
-        }
-        out->key = w->keys[d];
-        out->key_len = strlen(w->keys[d]);
+    int keyed = !ps_plan_is_direct_care(plan->dst) &&
+                plan->dst->legal_basis.common_law != PS_COMMON_LAW_ANONYMISED;
+    if (keyed && subject_key(&ctx, w->keys[d], &why) != PS_OK) {
+        withhold(out, &why);
+        return;
+    }
+    if (gate(w, ev, plan, &ctx, &why) != PS_OK) {
+        withhold(out, &why);
+        return;
     }
     const struct ps_schema *derived = ps_projection_schema(plan->projection);
     if (ps_frame_write_single_object(ps_schema_fingerprint(derived), buf) != PS_OK ||
@@ -339,14 +509,16 @@ static void process_destination(struct ps_engine_worker *w, const struct ps_even
         if (why.code == PS_OK) {
             ps_error_set(&why, PS_ERR_TRANSFORM, "output could not be written");
         }
-        out->key = NULL;
-        out->key_len = 0;
         withhold(out, &why);
         return;
     }
     out->decision = PS_DISCLOSED;
     out->value = buf->data;
     out->len = buf->len;
+    if (keyed) {
+        out->key = w->keys[d];
+        out->key_len = strlen(w->keys[d]);
+    }
     out->key_id = ctx.key_id;
 }
 
@@ -359,6 +531,39 @@ static void event_time(const struct ps_event *ev, const struct ps_plan *plan, in
         t.kind != PS_SCALAR_NULL) {
         const struct ps_schema_node *node = ps_schema_node(plan->schema, plan->time_node);
         *has_p = ps_transform_instant(&t, node->logical, ms_p, NULL) == PS_OK;
+    }
+}
+
+static void copy_text(const struct ps_event *ev, int node, char *buf, size_t size)
+{
+    struct ps_scalar v = {0};
+    buf[0] = '\0';
+    if (node >= 0 && ps_event_get(ev, node, &v) == PS_OK && v.kind == PS_SCALAR_STRING) {
+        snprintf(buf, size, "%.*s", (int)v.len, v.s);
+    }
+}
+
+/* What the audit record says of the event: ids, time, and the subject only as
+ * a pseudonym in the audit domain. */
+static void describe_event(struct ps_engine_worker *w, const struct ps_event *ev,
+                           const struct ps_plan *plan, const struct ps_scalar *subject,
+                           int64_t ms, int has_time)
+{
+    struct ps_engine_event *e = &w->event;
+    uint32_t key_id;
+    e->schema = plan->schema;
+    copy_text(ev, plan->id_node, w->event_id, sizeof(w->event_id));
+    copy_text(ev, plan->type_node, w->event_type, sizeof(w->event_type));
+    e->event_id = w->event_id;
+    e->event_type = w->event_type;
+    e->event_time_ms = has_time ? ms : -1;
+    e->subject = NULL;
+    e->key_id = -1;
+    if (has_time && subject->kind == PS_SCALAR_STRING &&
+        ps_pseudonymise(w->engine->audit, ms, "nhs_number", subject->s, subject->len, w->subject,
+                        &key_id, NULL) == PS_OK) {
+        e->subject = w->subject;
+        e->key_id = key_id;
     }
 }
 
@@ -385,9 +590,16 @@ ps_err_t ps_engine_process(struct ps_engine_worker *w, const void *data, size_t 
     }
     int64_t ms = 0;
     int has_time = 0;
-    event_time(ev, engine->plans[s * engine->dst_count], &ms, &has_time);
+    const struct ps_plan *first = engine->plans[s * engine->dst_count];
+    struct ps_scalar subject = {0};
+    if (first->subject_node >= 0) {
+        ps_event_get(ev, first->subject_node, &subject);
+    }
+    event_time(ev, first, &ms, &has_time);
+    describe_event(w, ev, first, &subject, ms, has_time);
     for (size_t d = 0; d < engine->dst_count; d++) {
-        process_destination(w, ev, engine->plans[s * engine->dst_count + d], d, ms, has_time);
+        process_destination(w, ev, engine->plans[s * engine->dst_count + d], d, &subject, ms,
+                            has_time);
     }
     w->last_schema = schema;
     *outputs_p = w->outputs;

@@ -10,9 +10,13 @@
  *
  * Per event, for each destination:
  *   - the event is decoded once (frame, schema, validated Avro);
- *   - for anything but direct care, the subject's NHS number must be valid
- *     (it is pseudonymised into the record key, so per-patient order is kept),
- *     and the event must carry its own time (it chooses the key);
+ *   - for anything but direct care (and anonymised output), the subject's NHS
+ *     number must be valid (it is pseudonymised into the record key, so
+ *     per-patient order is kept), and the event must carry its own time (it
+ *     chooses the key);
+ *   - where the national data opt-out applies, the patient must be cleared in
+ *     a fresh opt-out state (stale or missing state withholds: fail closed);
+ *   - no withhold_when condition of the destination may match;
  *   - the destination's plan writes its derived record; any failure withholds
  *     the record from that destination only, with the reason: fail closed,
  *     never passed on untransformed.
@@ -28,6 +32,7 @@
 #include "ps_codec.h"
 #include "ps_error.h"
 #include "ps_keyring.h"
+#include "ps_optout.h"
 #include "ps_plan.h"
 #include "ps_policy_doc.h"
 #include "ps_registry.h"
@@ -47,6 +52,17 @@ struct ps_engine_output {
                                  NULL for direct care (the input key is kept) */
     size_t key_len;
     uint32_t key_id;          /* keyring entry used, 0 when none */
+    const struct ps_plan *plan; /* the plan applied (its field lists feed the audit) */
+};
+
+/* What the audit needs of the event itself; borrowed until the next call. */
+struct ps_engine_event {
+    const struct ps_schema *schema;
+    const char *event_id;     /* "" when the schema names none */
+    const char *event_type;   /* "" likewise */
+    int64_t event_time_ms;    /* -1 when the event carries no time */
+    const char *subject;      /* the subject's pseudonym in the audit domain, or NULL */
+    int64_t key_id;           /* key of the audit pseudonym, -1 when none */
 };
 
 struct ps_engine;
@@ -84,5 +100,17 @@ ps_err_t ps_engine_process(struct ps_engine_worker *worker, const void *data, si
 
 /* The schema of the last event processed successfully (NULL before). */
 const struct ps_schema *ps_engine_worker_schema(const struct ps_engine_worker *worker);
+
+/* The last event processed successfully (NULL before). */
+const struct ps_engine_event *ps_engine_worker_event(const struct ps_engine_worker *worker);
+
+/* The opt-out state the next events are judged against (borrowed; NULL: none
+ * loaded) and whether it is fresh; the pipeline sets it before each batch.
+ * Destinations the opt-out applies to are withheld unless both hold. */
+void ps_engine_worker_set_optout(struct ps_engine_worker *worker, const struct ps_optout *optout,
+                                 int fresh);
+
+/* 1 when any destination needs the national data opt-out state. */
+int ps_engine_needs_optout(const struct ps_engine *engine);
 
 #endif

@@ -20,8 +20,12 @@
  * Compiling also checks what can only be checked against a schema: that a
  * transform suits the field's type, that a path rule names a field, and that
  * no direct identifier leaves in clear for a destination other than direct
- * care without explicit consent or section 251 support. Errors name the
- * policy file, the rule's line and column, and the field path.
+ * care without explicit consent or section 251 support, and that a
+ * destination claiming "anonymised" keeps no pseudonym and no quasi-identifier
+ * at full precision. Errors name the policy file, the rule's line and column,
+ * and the field path. Choices that are legal but worth a second look (a birth
+ * date kept to the day for secondary use, free text for secondary use, a
+ * direct-care destination that names nothing it does not need) are warnings.
  */
 #ifndef PS_PLAN_H
 #define PS_PLAN_H
@@ -43,6 +47,25 @@ struct ps_plan_node {
     int inherited;                 /* decided by an ancestor's rule */
 };
 
+/* A withhold_when condition bound to this schema's nodes. */
+struct ps_plan_predicate {
+    const struct ps_policy_predicate *pred; /* borrowed from the policy */
+    int *nodes;                          /* the leaves it reads (codes, field, event type) */
+    size_t node_count;                   /* 0: the schema lacks the field */
+};
+
+/* The audit's account of a plan: leaf paths by what the destination gets. */
+struct ps_plan_fields {
+    const char **kept;                   /* paths borrowed from the schema */
+    size_t kept_count;
+    const char **pseudonymised;
+    size_t pseudonymised_count;
+    char **generalised;                  /* "path:granularity" (owned), date shifts "path:date_shift" */
+    size_t generalised_count;
+    const char **dropped;
+    size_t dropped_count;
+};
+
 struct ps_plan {
     const struct ps_schema *schema;      /* borrowed */
     const struct ps_policy_destination *dst; /* borrowed */
@@ -52,6 +75,10 @@ struct ps_plan {
     int time_node;                       /* node of the event time, or -1 */
     int id_node;                         /* node of the event id, or -1 */
     int type_node;                       /* node of the event type, or -1 */
+    struct ps_plan_predicate *predicates; /* one per dst->predicates */
+    struct ps_plan_fields fields;
+    char **warnings;                     /* "file:line:col: message", owned */
+    size_t warning_count;
 };
 
 /* Compiles dst's plan for schema. Both must outlive the plan.
@@ -64,5 +91,10 @@ void ps_plan_destroy(struct ps_plan *plan);
 
 /* 1 for the purpose whose common-law basis is implied consent. */
 int ps_plan_is_direct_care(const struct ps_policy_destination *dst);
+
+/* 1 when the national data opt-out applies to the destination: anything but
+ * direct care, unless the policy exempts it (which ps_policy_check allows only
+ * with an exempt basis). */
+int ps_plan_applies_optout(const struct ps_policy_destination *dst);
 
 #endif

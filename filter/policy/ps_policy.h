@@ -6,7 +6,13 @@
  *   - a destination other than direct care must default to drop (Caldicott:
  *     the minimum necessary is an allow-list) and must name a pseudonym domain;
  *   - destination names and topics are unique, and no two destinations share
- *     a pseudonym domain (their pseudonyms would link);
+ *     a pseudonym domain (their pseudonyms would link) unless one says
+ *     may_link_with the other;
+ *   - a destination exempt from the national data opt-out has an exempt basis
+ *     (explicit consent, legal obligation, overriding public interest,
+ *     anonymised); direct care never names the opt-out;
+ *   - escrow (re-identification) only for risk stratification or explicit
+ *     consent, never for direct care or anonymised data;
  *   - a rule names a tag or a path, not both.
  * Field-level checks (identifiers in clear, transforms that do not suit a
  * field) need the schema and are made when plans are compiled (ps_plan.h).

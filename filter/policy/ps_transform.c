@@ -18,7 +18,8 @@ ps_err_t ps_transform_instant(const struct ps_scalar *in, enum ps_logical logica
             *ms_p = in->i;
             return PS_OK;
         case PS_LOGICAL_TIMESTAMP_MICROS:
-            *ms_p = in->i / 1000;
+            /* Floor, not truncation: -1 µs is in 1969, not 1970. */
+            *ms_p = in->i >= 0 ? in->i / 1000 : -((-in->i + 999) / 1000);
             return PS_OK;
         default:
             return ps_error_set(err, PS_ERR_TRANSFORM, "integer field is not a date or timestamp");
@@ -112,4 +113,80 @@ ps_err_t ps_transform_postcode(const char *value, size_t len, int sector,
         text[outward] = '\0';
     }
     return PS_OK;
+}
+
+ps_err_t ps_transform_age_band(const struct ps_scalar *birth, enum ps_logical logical,
+                               int64_t event_ms, char text[PS_TRANSFORM_TEXT_MAX],
+                               struct ps_error *err)
+{
+    int by, bm, bd, ey, em, ed;
+    int64_t ms;
+    ps_err_t rc = ps_transform_instant(birth, logical, &ms, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    int64_t bdays = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+    int64_t edays = event_ms >= 0 ? event_ms / 86400000 : -((-event_ms + 86399999) / 86400000);
+    ps_time_days_to_civil(bdays, &by, &bm, &bd);
+    ps_time_days_to_civil(edays, &ey, &em, &ed);
+    int age = ey - by - ((em < bm || (em == bm && ed < bd)) ? 1 : 0);
+    if (age < 0) {
+        return ps_error_set(err, PS_ERR_TRANSFORM, "birth date is after the event");
+    }
+    if (age >= 90) {
+        snprintf(text, PS_TRANSFORM_TEXT_MAX, "90+");
+    } else {
+        snprintf(text, PS_TRANSFORM_TEXT_MAX, "%d-%d", age / 5 * 5, age / 5 * 5 + 4);
+    }
+    return PS_OK;
+}
+
+ps_err_t ps_transform_date_shift(const struct ps_scalar *in, enum ps_logical logical, int64_t days,
+                                 struct ps_scalar *out, char text[PS_TRANSFORM_DATE_TEXT_MAX],
+                                 struct ps_error *err)
+{
+    *out = *in;
+    if (in->kind == PS_SCALAR_INT) {
+        switch (logical) {
+        case PS_LOGICAL_DATE:
+            out->i = in->i + days;
+            return PS_OK;
+        case PS_LOGICAL_TIMESTAMP_MILLIS:
+            out->i = in->i + days * 86400000LL;
+            return PS_OK;
+        case PS_LOGICAL_TIMESTAMP_MICROS:
+            out->i = in->i + days * 86400000000LL;
+            return PS_OK;
+        default:
+            return ps_error_set(err, PS_ERR_TRANSFORM, "integer field is not a date or timestamp");
+        }
+    }
+    int64_t ms;
+    ps_err_t rc = ps_transform_instant(in, logical, &ms, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    ms += days * 86400000LL;
+    char iso[40];
+    ps_time_format_iso(ms, iso, sizeof(iso));
+    /* Keep the text's own precision: a year stays a year, a date a date. */
+    size_t keep = in->len == 4 || in->len == 7 || in->len == 10 ? in->len : strlen(iso);
+    snprintf(text, PS_TRANSFORM_DATE_TEXT_MAX, "%.*s", (int)keep, iso);
+    out->kind = PS_SCALAR_STRING;
+    out->s = text;
+    out->len = strlen(text);
+    return PS_OK;
+}
+
+int64_t ps_transform_shift_days(const char *secret_token, uint32_t window_days)
+{
+    /* FNV-1a over a keyed, undisclosed token: the token is already uniformly
+     * unpredictable, this only folds it into the window. */
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = secret_token; *p; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    uint64_t w = window_days ? window_days : 1;
+    int64_t shift = (int64_t)(h % (2 * w)) - (int64_t)w; /* -w .. w-1 */
+    return shift >= 0 ? shift + 1 : shift;                /* never 0 */
 }

@@ -47,4 +47,23 @@ ps_err_t ps_transform_year_month(const struct ps_scalar *in, enum ps_logical log
 ps_err_t ps_transform_postcode(const char *value, size_t len, int sector,
                                char text[PS_TRANSFORM_TEXT_MAX], struct ps_error *err);
 
+/* Age band at the event's time: "0-4", "5-9", ..., "85-89", "90+", into text.
+ * PS_ERR_TRANSFORM when the birth date is after the event. */
+ps_err_t ps_transform_age_band(const struct ps_scalar *birth, enum ps_logical logical,
+                               int64_t event_ms, char text[PS_TRANSFORM_TEXT_MAX],
+                               struct ps_error *err);
+
+/* A date-like leaf moved by days, in its own form: a date stays a day count, a
+ * timestamp stays a timestamp, ISO text keeps its length (year, year-month,
+ * date or instant). Text output goes to text (PS_TRANSFORM_DATE_TEXT_MAX). */
+#define PS_TRANSFORM_DATE_TEXT_MAX 40
+ps_err_t ps_transform_date_shift(const struct ps_scalar *in, enum ps_logical logical, int64_t days,
+                                 struct ps_scalar *out, char text[PS_TRANSFORM_DATE_TEXT_MAX],
+                                 struct ps_error *err);
+
+/* The per-patient shift in days, in [-window, -1] or [1, window], from a
+ * secret per-patient value (a pseudonym of kind "date_shift" that is never
+ * disclosed). */
+int64_t ps_transform_shift_days(const char *secret_token, uint32_t window_days);
+
 #endif

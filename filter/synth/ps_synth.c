@@ -61,6 +61,14 @@ static const struct diag diagnoses[] = {
     {"I48.9", "Atrial fibrillation, unspecified"},
     {"J44.1", "COPD with acute exacerbation"}};
 
+/* Restricted categories (policy/codesets/): rare, so most events still flow. */
+static const struct diag restricted[] = {
+    {"A54.9", "Gonococcal infection, unspecified"},
+    {"B20.9", "HIV disease resulting in unspecified infectious or parasitic disease"},
+    {"O04.9", "Medical abortion, complete or unspecified, without complication"},
+    {"Z31.2", "In vitro fertilization"},
+    {"F64.0", "Transsexualism"}};
+
 struct test {
     const char *code, *desc, *units, *range;
     double low, high;
@@ -122,8 +130,12 @@ static void make_contact(struct synth_patient *p, uint64_t *rng, size_t i)
 static void make_patient(struct synth_patient *p, uint64_t *rng, size_t i, uint32_t *serial)
 {
     memset(p, 0, sizeof(*p));
+    /* Each patient takes the next valid serial for their own number and the
+     * one after it for the record merged into theirs (A40), so no two
+     * patients ever share a number, however many there are (up to the
+     * test range's ~450,000 pairs). */
     *serial = ps_nhs_make_test_number(*serial, p->nhs) + 1;
-    *serial = ps_nhs_make_test_number(*serial + 500000, p->merged_nhs) + 1 - 500000;
+    *serial = ps_nhs_make_test_number(*serial, p->merged_nhs) + 1;
     invalid_nhs_of(p->nhs, p->invalid_nhs);
     make_names(p, rng);
     make_contact(p, rng, i);
@@ -152,6 +164,12 @@ ps_err_t ps_synth_new(const struct ps_synth_options *options, struct ps_synth **
     }
     if (!s->opt.step_ms) {
         s->opt.step_ms = 60000;
+    }
+    /* Two test-range numbers per patient; the range holds about 900,000
+     * valid ones, so stay well inside it to never wrap onto a used one. */
+    if (s->opt.patients > 400000) {
+        free(s);
+        return ps_error_set(err, PS_ERR_INVALID, "at most 400000 artificial patients");
     }
     s->count = s->opt.patients;
     s->patients = calloc(s->count, sizeof(*s->patients));
@@ -237,7 +255,8 @@ static void hl7_dg1(struct ps_buf *b, struct ps_synth *s, const char *when)
     unsigned n = (unsigned)(synth_rand(&s->rng) % 3);
     ps_buf_append_str(b, ",\"dg1\":[");
     for (unsigned i = 0; i < n; i++) {
-        const struct diag *d = &PICK(&s->rng, diagnoses);
+        const struct diag *d = synth_rand(&s->rng) % 30 == 0 ? &PICK(&s->rng, restricted)
+                                                             : &PICK(&s->rng, diagnoses);
         ps_buf_appendf(b,
                        "%s{\"coding_system\":\"I10\",\"code\":\"%s\",\"description\":\"%s\","
                        "\"diagnosis_type\":\"W\",\"diagnosis_time\":\"%s\"}",
@@ -389,6 +408,11 @@ ps_err_t ps_synth_next(struct ps_synth *s, struct ps_buf *json, enum ps_synth_fa
         *patient_p = patient;
     }
     return PS_OK;
+}
+
+const char *ps_synth_nhs_number(const struct ps_synth *s, size_t patient)
+{
+    return patient < s->count ? s->patients[patient].nhs : "";
 }
 
 const char *ps_synth_local_id(const struct ps_synth *s, size_t patient)

@@ -10,7 +10,8 @@
  * Events are the readable JSON form of the reference schemas (ps_codec.h):
  * HL7v2 ADT^A01/A02/A03/A04/A08/A40 and ORU^R01, FHIR Patient, Encounter and
  * Observation. About one event in a hundred has an invalid NHS number and one
- * in a hundred none, so the withholding paths are exercised; free-text
+ * in a hundred none, and about one diagnosis in thirty is in a restricted
+ * category (policy/codesets/), so the withholding paths are exercised; free-text
  * comments mention the patient's name, so leaks through free text show.
  */
 #ifndef PS_SYNTH_H
@@ -47,6 +48,9 @@ size_t ps_synth_patient_count(const struct ps_synth *synth);
 /* Appends the next event's JSON to json; tells its family and patient index. */
 ps_err_t ps_synth_next(struct ps_synth *synth, struct ps_buf *json,
                        enum ps_synth_family *family_p, size_t *patient_p);
+
+/* The patient's (valid, test-range) NHS number. */
+const char *ps_synth_nhs_number(const struct ps_synth *synth, size_t patient);
 
 /* The patient's hospital number (the key interface engines often use). */
 const char *ps_synth_local_id(const struct ps_synth *synth, size_t patient);

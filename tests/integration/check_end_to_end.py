@@ -35,10 +35,16 @@ def nhs_valid(text):
 
 
 manifest = lines("manifest.jsonl")
+opted_out = {l.strip() for l in open(os.path.join(tmp, "opted_out.txt")) if l.strip()}
+RESTRICTED = ["A50", "A51", "A52", "A53", "A54", "A55", "A56", "A57", "A58", "A59", "A60", "A63",
+              "A64", "Z202", "Z224", "B20", "B21", "B22", "B23", "B24", "Z21", "R75", "Z206",
+              "O987", "O04", "O05", "O06", "O07", "Z303", "Z31", "N97", "F64"]
 raw = {t: lines(t + ".raw.jsonl") for t in
-       ["hospital.events", "ward.dashboard", "pseudostream.dead-letter"] + SECONDARY}
+       ["hospital.events", "ward.dashboard", "pseudostream.dead-letter",
+        "pseudostream.audit"] + SECONDARY}
 decoded = {t: lines(t + ".jsonl") for t in
-           ["hospital.events", "ward.dashboard", "pseudostream.dead-letter"] + SECONDARY}
+           ["hospital.events", "ward.dashboard", "pseudostream.dead-letter",
+            "pseudostream.audit"] + SECONDARY}
 
 # 1. Every generated identifier, searched in every byte of secondary-use topics.
 needles = set()
@@ -110,13 +116,31 @@ ward_ok = all(subject_nhs(m) == subject_nhs(input_source[source_of(m)])
               for m in decoded["ward.dashboard"])
 check("ward: identifiers and input key intact", ward_ok)
 
-# 5. Secondary use: exactly the events with a valid NHS number; one pseudonym per
+def restricted(event):
+    codes = [d["code"] for d in event["value"].get("dg1", [])]
+    folded = [c.replace(".", "").upper() for c in codes]
+    return any(c.startswith(p) for c in folded for p in RESTRICTED)
+
+
+# 5. Secondary use: exactly the events with a valid NHS number, of a patient who
+#    has not opted out, with no restricted-category code; one pseudonym per
 #    patient per domain, different across domains and patients.
-expect = {s for s, m in input_source.items() if "value" in m and nhs_valid(subject_nhs(m))}
+valid_events = {s: m for s, m in input_source.items() if "value" in m}
+expect = {s for s, m in valid_events.items()
+          if nhs_valid(subject_nhs(m)) and subject_nhs(m) not in opted_out and not restricted(m)}
+optout_events = {s for s, m in valid_events.items() if subject_nhs(m) in opted_out}
+restricted_events = {s for s, m in valid_events.items() if restricted(m)}
+check("input: the scenario has opted-out patients and restricted codes",
+      len(optout_events) > 20 and len(restricted_events) > 10,
+      f"{len(optout_events)} / {len(restricted_events)}")
+check("ward: every event of opted-out patients and restricted codes",
+      optout_events | restricted_events <= ward_sources)
 tokens = {}
 for topic in SECONDARY:
     got = {source_of(m) for m in decoded[topic]}
-    check(f"{topic}: every event with a valid NHS number, nothing else",
+    check(f"{topic}: no event of an opted-out patient or with a restricted code",
+          not (got & (optout_events | restricted_events)))
+    check(f"{topic}: every event with a valid NHS number, cleared, unrestricted; nothing else",
           got == expect and len(decoded[topic]) == len(expect),
           f"{len(got)} vs {len(expect)} expected")
     per_patient = defaultdict(set)
@@ -146,6 +170,39 @@ districts = {a["postcode"] for m in decoded["commissioning.events"] if "pid" in 
              for a in m["value"]["pid"].get("address", [])}
 check("commissioning: postcodes are districts", districts and
       all(" " not in d and len(d) <= 4 for d in districts), str(sorted(districts)[:5]))
+
+# 7. Audit: exactly one record per input event, saying why.
+audit = decoded["pseudostream.audit"]
+audit_sources = [f"{a['value']['source_topic']}/{a['value']['source_partition']}/"
+                 f"{a['value']['source_offset']}" for a in audit if "value" in a]
+check("audit: exactly one record per input event",
+      len(audit_sources) == len(inputs) and set(audit_sources) == set(input_source),
+      f"{len(audit_sources)} records for {len(inputs)} events")
+by_source = {src: a["value"] for src, a in zip(audit_sources, audit)}
+
+
+def decision(src, dest):
+    for d in by_source[src]["destinations"]:
+        if d["name"] == dest:
+            return d["decision"], d.get("reason")
+    return None, None
+
+
+check("audit: opt-out withholding recorded with its reason",
+      all(decision(s, "commissioning") == ("WITHHELD", "opt_out") for s in optout_events
+          if nhs_valid(subject_nhs(valid_events[s]))))
+check("audit: restricted codes recorded as predicate",
+      all(decision(s, "research")[1] in ("predicate", "opt_out", "nhs_number_invalid")
+          for s in restricted_events) and
+      any(decision(s, "research")[1] == "predicate" for s in restricted_events))
+check("audit: disclosures recorded", all(decision(s, "ward-dashboard")[0] == "DISCLOSED"
+                                         for s in valid_events))
+check("audit: dead letters recorded with their reason",
+      all(by_source[s]["dead_letter_reason"] for s, m in input_source.items() if "value" not in m))
+audit_bytes = b"".join(bytes.fromhex(m["value_hex"]) + bytes.fromhex(m["key_hex"])
+                       for m in lines("pseudostream.audit.raw.jsonl"))
+leaks = sorted(n.decode() for n in needles if n in audit_bytes)
+check("audit: no generated identifier in its bytes", not leaks, str(leaks[:3]))
 
 failed = results.count(False)
 print(f"{len(results) - failed} passed, {failed} failed")

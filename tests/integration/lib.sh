@@ -9,7 +9,8 @@ ps_setup() {
     trap ps_cleanup EXIT
     "$PS_BIN" broker --topic hospital.events:12 --topic ward.dashboard:6 \
         --topic commissioning.events:6 --topic research.events:6 \
-        --topic pseudostream.dead-letter:6 --bootstrap-file "$PS_TMP/bootstrap" \
+        --topic pseudostream.dead-letter:6 --topic pseudostream.audit:6 \
+        --topic pseudostream.opt-out:1 --bootstrap-file "$PS_TMP/bootstrap" \
         > "$PS_TMP/broker.out" 2> "$PS_TMP/broker.log" &
     PS_BROKER_PID=$!
     for _ in $(seq 1 100); do
@@ -27,10 +28,15 @@ keys:
     secret: "$PS_SECRET"
 KEYRING
     chmod 600 "$PS_TMP/keyring.yaml"
+    # Until a test writes its own, an empty opt-out list that is fresh: nobody
+    # is cleared, so secondary use receives nothing (fail closed).
+    : > "$PS_TMP/optout.dat"
+    PS_OPTOUT_AS_OF=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     ps_write_config "$PS_SRC/policy/demo.yaml"
 }
 
-# ps_write_config POLICY: (re)writes $PS_TMP/config.yaml using POLICY.
+# ps_write_config POLICY: (re)writes $PS_TMP/config.yaml using POLICY, the
+# opt-out list $PS_TMP/optout.dat (cleared form) dated $PS_OPTOUT_AS_OF.
 ps_write_config() {
     cat > "$PS_TMP/config.yaml" <<CONFIG
 kafka:
@@ -42,6 +48,12 @@ kafka:
 input:
   topics: [hospital.events]
 dead_letter_topic: pseudostream.dead-letter
+audit_topic: pseudostream.audit
+opt_out:
+  file: "$PS_TMP/optout.dat"
+  form: cleared
+  as_of: "$PS_OPTOUT_AS_OF"
+  max_age_hours: 24
 schemas:
   - file: "$PS_SRC/schemas/hl7v2/hl7v2_event.avsc"
     id: 1

@@ -265,6 +265,282 @@ static void test_io_and_null(void **state)
     ps_config_destroy(NULL);
 }
 
+/* ------------------------------------------------ operations (issue 6) */
+
+/* Loads path with envp (NULL-terminated) and expects success. */
+static struct ps_config *load_env_ok(const char *path, const char *const *envp)
+{
+    struct ps_error err;
+    struct ps_config *conf = NULL;
+    ps_error_clear(&err);
+    ps_err_t rc = ps_config_load_env(path, envp, &conf, &err);
+    if (rc != PS_OK) {
+        print_error("%s\n", err.msg);
+    }
+    assert_int_equal(rc, PS_OK);
+    return conf;
+}
+
+static void expect_env_error(const char *const *envp, const char *expected)
+{
+    struct ps_error err;
+    struct ps_config *conf = NULL;
+    ps_error_clear(&err);
+    assert_int_equal(ps_config_load_env(DATA "good.yaml", envp, &conf, &err), PS_ERR_CONFIG);
+    assert_string_equal(err.msg, expected);
+    assert_null(conf);
+}
+
+static const char *property(const struct ps_config *conf, const char *key)
+{
+    for (size_t i = 0; i < conf->kafka.property_count; i++) {
+        if (strcmp(conf->kafka.properties[i].key, key) == 0) {
+            return conf->kafka.properties[i].value;
+        }
+    }
+    return NULL;
+}
+
+/* Rule: an unknown key is an error, in the file and in the environment. */
+static void test_unknown_key(void **state)
+{
+    (void)state;
+    expect_error(DATA "bad_unknown_key.yaml",
+                 DATA "bad_unknown_key.yaml:6:3: unknown key 'max_dept' in limits (expected one "
+                      "of: max_message_bytes, max_alloc_bytes, max_depth, max_items)");
+    const char *const typo[] = {"PATH=/usr/bin", "PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENT=5", NULL};
+    expect_env_error(typo, "environment variable PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENT names no "
+                           "setting (the rule: PSEUDOSTREAM_ + the setting's path upper-cased "
+                           "with '.' as '_'; docs/CONFIGURATION.md lists them)");
+    /* Lists of mappings have no variable; the CLI's own variable is not a setting. */
+    const char *const schemas[] = {"PSEUDOSTREAM_SCHEMAS=x", NULL};
+    expect_env_error(schemas, "environment variable PSEUDOSTREAM_SCHEMAS names no setting (the "
+                              "rule: PSEUDOSTREAM_ + the setting's path upper-cased with '.' as "
+                              "'_'; docs/CONFIGURATION.md lists them)");
+    const char *const data_dir[] = {"PSEUDOSTREAM_DATA_DIR=/usr/share/pseudostream", NULL};
+    ps_config_destroy(load_env_ok(DATA "good.yaml", data_dir));
+}
+
+/* Rule: numbers are plain digits within range, in the file and the environment. */
+static void test_bad_number(void **state)
+{
+    (void)state;
+    expect_error(DATA "bad_health_timeout.yaml",
+                 DATA "bad_health_timeout.yaml:6:22: metrics.health_timeout_ms must be a whole "
+                      "number from 1000 to 3600000 in plain digits, with no sign, unit or "
+                      "leading zero (e.g. health_timeout_ms: 60000)");
+    static const char *const bad[] = {"PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENTS=10k",
+                                      "PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENTS=010",
+                                      "PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENTS=-1",
+                                      "PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENTS=1000001",
+                                      "PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENTS= 5"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *const envp[] = {bad[i], NULL};
+        expect_env_error(envp, "PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENTS "
+                               "(delivery.batch_max_events) must be a whole number from 1 to "
+                               "1000000 in plain digits, with no sign, unit or leading zero "
+                               "(e.g. PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENTS=10000)");
+    }
+    const char *const mode[] = {"PSEUDOSTREAM_DELIVERY_MODE=exactly_once", NULL};
+    expect_env_error(mode, "PSEUDOSTREAM_DELIVERY_MODE (delivery.mode) must be transactional or "
+                           "at_least_once");
+    const char *const empty[] = {"PSEUDOSTREAM_KAFKA_GROUP_ID=", NULL};
+    expect_env_error(empty, "PSEUDOSTREAM_KAFKA_GROUP_ID (kafka.group_id) is empty (unset it to "
+                            "keep the file's value)");
+    const char *const topics[] = {"PSEUDOSTREAM_INPUT_TOPICS=a,,b", NULL};
+    expect_env_error(topics, "PSEUDOSTREAM_INPUT_TOPICS has an empty topic name (write "
+                             "topic,topic,...)");
+    expect_error(DATA "bad_metrics_listen.yaml",
+                 DATA "bad_metrics_listen.yaml:6:11: metrics.listen must be [host:]port with a "
+                      "numeric host (e.g. 0.0.0.0:9464, [::]:9464 or 9464), or \"\" for no "
+                      "operations port");
+}
+
+/* Rule: a secret may come from a file, and its text appears in no message. */
+static void test_secret_via_file(void **state)
+{
+    (void)state;
+    struct ps_error err;
+    struct ps_config *conf = load_env_ok(DATA "secret_file.yaml", NULL);
+    /* Read relative to the configuration's folder, one trailing newline removed. */
+    assert_string_equal(property(conf, "sasl.password"), "file-secret-kafka");
+    assert_null(property(conf, "sasl.password_file"));
+    assert_true(conf->kafka.properties[3].secret);
+    assert_false(conf->kafka.properties[2].secret); /* sasl.username */
+    assert_string_equal(conf->keyring_passphrase, "file-secret-passphrase");
+    assert_string_equal(conf->keyring_passphrase_file, DATA "secrets/keyring_passphrase");
+    assert_string_equal(conf->metrics.listen, "0.0.0.0:9464");
+    assert_int_equal(conf->metrics.health_timeout_ms, 30000);
+
+    /* -X takes the file form too, relative to the working directory. */
+    ps_error_clear(&err);
+    assert_int_equal(ps_config_set_property(conf, "ssl.key.password_file=" DATA
+                                                   "secrets/kafka_password", &err), PS_OK);
+    assert_string_equal(property(conf, "ssl.key.password"), "file-secret-kafka");
+    assert_int_equal(ps_config_set_property(conf, "ssl.key.password_file=" DATA
+                                                   "secrets/no_such_file", &err), PS_ERR_IO);
+    assert_string_equal(err.msg, "-X ssl.key.password_file: cannot open " DATA
+                                 "secrets/no_such_file: No such file or directory");
+    ps_config_destroy(conf);
+
+    expect_error(DATA "bad_secret_both.yaml",
+                 DATA "bad_secret_both.yaml:8:5: kafka.properties: 'sasl.password' and "
+                      "'sasl.password_file' are both written (keep only one)");
+    struct ps_config *none = NULL;
+    char line[PS_ERROR_MSG_MAX + PS_ERROR_FILE_MAX + 32];
+    ps_error_clear(&err);
+    assert_int_equal(ps_config_load_env(DATA "bad_secret_missing.yaml", NULL, &none, &err),
+                     PS_ERR_IO);
+    ps_error_format(&err, line, sizeof(line));
+    assert_string_equal(line, DATA "bad_secret_missing.yaml:7:28: "
+                              "kafka.properties.ssl.key.password_file: cannot open " DATA
+                              "secrets/no_such_file: No such file or directory");
+    expect_error(DATA "bad_secret_empty.yaml",
+                 DATA "bad_secret_empty.yaml:5:26: keyring_passphrase_file: " DATA
+                      "secrets/empty is empty (write the secret in it)");
+
+    /* From the environment: the variable's _FILE form. */
+    const char *const envp[] = {"PSEUDOSTREAM_KAFKA_PROPERTIES_SSL_KEY_PASSWORD_FILE=" DATA
+                                "secrets/kafka_password",
+                                "PSEUDOSTREAM_KEYRING_PASSPHRASE_FILE=" DATA
+                                "secrets/kafka_password",
+                                NULL};
+    conf = load_env_ok(DATA "minimal.yaml", envp);
+    assert_string_equal(property(conf, "ssl.key.password"), "file-secret-kafka");
+    assert_true(conf->kafka.properties[0].secret);
+    assert_string_equal(conf->keyring_passphrase, "file-secret-kafka");
+    ps_config_destroy(conf);
+}
+
+/* Rule: the environment beats the file, and -X beats both for Kafka properties. */
+static void test_env_precedence(void **state)
+{
+    (void)state;
+    struct ps_error err;
+    const char *const envp[] = {
+        "HOME=/root",
+        "PSEUDOSTREAM_KAFKA_BOOTSTRAP_SERVERS=broker-a:9093,broker-b:9093",
+        "PSEUDOSTREAM_KAFKA_TRANSACTIONAL_ID=pseudostream-2",
+        "PSEUDOSTREAM_KAFKA_PROPERTIES_SASL_MECHANISM=SCRAM-SHA-256",
+        "PSEUDOSTREAM_KAFKA_PROPERTIES_CLIENT_ID=filter",
+        "PSEUDOSTREAM_INPUT_TOPICS=a.events,b.events,c.events",
+        "PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENTS=42",
+        "PSEUDOSTREAM_DELIVERY_MODE=transactional",
+        "PSEUDOSTREAM_LIMITS_MAX_ALLOC_BYTES=1024",
+        "PSEUDOSTREAM_METRICS_LISTEN=127.0.0.1:9000",
+        "PSEUDOSTREAM_LOG_LEVEL=warn",
+        "PSEUDOSTREAM_POLICY=/etc/pseudostream/policy.yaml",
+        NULL};
+    struct ps_config *conf = load_env_ok(DATA "good.yaml", envp);
+    assert_string_equal(conf->kafka.bootstrap_servers, "broker-a:9093,broker-b:9093");
+    assert_string_equal(conf->kafka.transactional_id, "pseudostream-2");
+    assert_string_equal(conf->kafka.group_id, "test-group"); /* not in the environment */
+    assert_string_equal(property(conf, "sasl.mechanism"), "SCRAM-SHA-256");
+    assert_string_equal(property(conf, "client.id"), "filter");
+    assert_string_equal(property(conf, "security.protocol"), "SASL_SSL");
+    assert_int_equal(conf->input_topic_count, 3);
+    assert_string_equal(conf->input_topics[2], "c.events");
+    assert_int_equal(conf->delivery.batch_max_events, 42);
+    assert_int_equal(conf->delivery.transaction_interval_ms, 250);
+    assert_int_equal(conf->delivery.mode, PS_DELIVERY_TRANSACTIONAL);
+    assert_int_equal(conf->limits.max_alloc_bytes, 1024);
+    assert_string_equal(conf->metrics.listen, "127.0.0.1:9000");
+    assert_string_equal(conf->log_level, "warn");
+    assert_string_equal(conf->policy_file, "/etc/pseudostream/policy.yaml");
+
+    /* -X after loading: beats the environment's value. */
+    ps_error_clear(&err);
+    assert_int_equal(ps_config_set_property(conf, "sasl.mechanism=GSSAPI", &err), PS_OK);
+    assert_string_equal(property(conf, "sasl.mechanism"), "GSSAPI");
+    ps_config_destroy(conf);
+
+    /* "" turns the operations port off over the file's address. */
+    const char *const off[] = {"PSEUDOSTREAM_METRICS_LISTEN=", NULL};
+    conf = load_env_ok(DATA "secret_file.yaml", off);
+    assert_null(conf->metrics.listen);
+    ps_config_destroy(conf);
+
+    /* Without the environment the file's values stand. */
+    conf = load_env_ok(DATA "good.yaml", NULL);
+    assert_string_equal(conf->kafka.bootstrap_servers, "localhost:9092");
+    assert_null(conf->metrics.listen);
+    assert_int_equal(conf->metrics.health_timeout_ms, 60000);
+    ps_config_destroy(conf);
+}
+
+/* Rule: the dump shows the effective configuration and no secret's text. */
+static void test_redacted_dump(void **state)
+{
+    (void)state;
+    struct ps_error err;
+    char *text = NULL;
+    size_t len = 0;
+    const char *const envp[] = {"PSEUDOSTREAM_KAFKA_PROPERTIES_SSL_KEY_PASSWORD=env-secret-value",
+                                "PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENTS=77", NULL};
+    struct ps_config *conf = load_env_ok(DATA "good.yaml", envp);
+    ps_error_clear(&err);
+    assert_int_equal(ps_config_set_property(conf, "sasl.oauthbearer.client.secret=x-secret-value",
+                                            &err), PS_OK);
+    assert_int_equal(ps_config_set_property(conf, "ssl.key.pem=pem-secret-value", &err), PS_OK);
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    assert_int_equal(ps_config_dump(conf, out, &err), PS_OK);
+    fclose(out);
+    assert_null(strstr(text, "not-a-real-password"));
+    assert_null(strstr(text, "env-secret-value"));
+    assert_null(strstr(text, "x-secret-value"));
+    assert_null(strstr(text, "pem-secret-value"));
+    assert_non_null(strstr(text, "    \"sasl.password\": \"[redacted]\"\n"));
+    assert_non_null(strstr(text, "    \"ssl.key.password\": \"[redacted]\"\n"));
+    assert_non_null(strstr(text, "    \"security.protocol\": \"SASL_SSL\"\n"));
+    assert_non_null(strstr(text, "kafka:\n  bootstrap_servers: \"localhost:9092\"\n"));
+    assert_non_null(strstr(text, "input:\n  topics: [\"hl7v2.events\", \"fhir.events\"]\n"));
+    assert_non_null(strstr(text, "schemas:\n  - file: \"" DATA
+                                 "../../../../schemas/hl7v2/hl7v2_event.avsc\"\n    id: 1\n"));
+    assert_non_null(strstr(text, "delivery:\n  mode: at_least_once\n  batch_max_events: 77\n"));
+    assert_non_null(strstr(text, "\nlog_level: debug\n"));
+    free(text);
+    ps_config_destroy(conf);
+
+    /* Secrets read from files: neither content shows; the passphrase's path may. */
+    conf = load_env_ok(DATA "secret_file.yaml", NULL);
+    text = NULL;
+    out = open_memstream(&text, &len);
+    assert_int_equal(ps_config_dump(conf, out, &err), PS_OK);
+    fclose(out);
+    assert_null(strstr(text, "file-secret-kafka"));
+    assert_null(strstr(text, "file-secret-passphrase"));
+    assert_non_null(strstr(text, "keyring_passphrase_file: \"" DATA
+                                 "secrets/keyring_passphrase\"\n"));
+    assert_non_null(strstr(text, "metrics:\n  listen: \"0.0.0.0:9464\"\n"
+                                 "  health_timeout_ms: 30000\n"));
+    free(text);
+    ps_config_destroy(conf);
+    assert_int_equal(ps_config_dump(NULL, stdout, &err), PS_ERR_INVALID);
+}
+
+/* The settings table agrees with the libcyaml schema (else docs cannot be made). */
+static void test_docs_table(void **state)
+{
+    (void)state;
+    struct ps_error err;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    ps_error_clear(&err);
+    assert_int_equal(ps_config_docs_write(out, &err), PS_OK);
+    fclose(out);
+    assert_non_null(strstr(text, "| `delivery.batch_max_events` | "
+                                 "`PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENTS` |"));
+    assert_non_null(strstr(text, "| `kafka.properties` | `PSEUDOSTREAM_KAFKA_PROPERTIES_<NAME>` |"));
+    free(text);
+    assert_true(ps_config_property_is_secret("sasl.password"));
+    assert_true(ps_config_property_is_secret("ssl.keystore.password"));
+    assert_true(ps_config_property_is_secret("ssl.key.pem"));
+    assert_false(ps_config_property_is_secret("ssl.key.location"));
+    assert_false(ps_config_property_is_secret(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +553,12 @@ int main(void)
         cmocka_unit_test(test_set_property_on_empty),
         cmocka_unit_test(test_absolute_config_path),
         cmocka_unit_test(test_io_and_null),
+        cmocka_unit_test(test_unknown_key),
+        cmocka_unit_test(test_bad_number),
+        cmocka_unit_test(test_secret_via_file),
+        cmocka_unit_test(test_env_precedence),
+        cmocka_unit_test(test_redacted_dump),
+        cmocka_unit_test(test_docs_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -501,8 +501,13 @@ static void test_abort_rewind(void **state)
     struct ps_kafka_producer *producer = NULL;
     double t0 = now_s();
 
-    assert_ok(ps_kafka_consumer_new(bootstraps, "g-rewind", group_props, 2, &consumer, &err),
-              &err);
+    /* Eager assignment here, so both rebalance protocols are exercised. */
+    const struct ps_kafka_property props[] = {
+        group_props[0],
+        group_props[1],
+        {"partition.assignment.strategy", "range"},
+    };
+    assert_ok(ps_kafka_consumer_new(bootstraps, "g-rewind", props, 3, &consumer, &err), &err);
     const char *topics[] = {"t.in"};
     assert_ok(ps_kafka_consumer_subscribe(consumer, topics, 1, &err), &err);
     assert_ok(ps_kafka_producer_new(bootstraps, "ps-test-txn-rewind", NULL, 0, &producer, &err),
@@ -552,6 +557,7 @@ static void test_abort_rewind(void **state)
     }
     /* And nothing beyond. */
     assert_int_equal(consume(consumer, 1, 100, 0.5, ignore_batch, NULL), 0);
+    assert_int_equal(ps_kafka_consumer_assigned(consumer), IN_PARTITIONS);
 
     /* The producer carries on after an abort. */
     assert_ok(ps_kafka_producer_begin(producer, &err), &err);

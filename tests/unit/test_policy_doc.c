@@ -99,7 +99,7 @@ static void test_bad_action(void **state)
     expect_error(DATA "bad_action.yaml", PS_ERR_CONFIG,
                  DATA "bad_action.yaml:15:17: unknown action 'hash' in "
                       "destinations[1].rules[0].action (expected one of: keep, drop, "
-                      "pseudonymise, generalise, redact)");
+                      "pseudonymise, generalise, redact, date_shift)");
 }
 
 static void test_bad_unknown_key(void **state)
@@ -108,7 +108,7 @@ static void test_bad_unknown_key(void **state)
     expect_error(DATA "bad_unknown_key.yaml", PS_ERR_CONFIG,
                  DATA "bad_unknown_key.yaml:10:5: unknown key 'topik' in destinations[0] "
                       "(expected one of: name, topic, purpose, legal_basis, pseudonym_domain, "
-                      "default, rules)");
+                      "default, opt_out, may_link_with, escrow, rules, withhold_when)");
 }
 
 static void test_missing_topic(void **state)
@@ -146,7 +146,7 @@ static void test_generalise_to(void **state)
     (void)state;
     expect_error(DATA "bad_generalise_no_to.yaml", PS_ERR_CONFIG,
                  DATA "bad_generalise_no_to.yaml:10:9: destinations[0].rules[0] generalises "
-                      "but has no 'to' (add to: year, year_month, district or sector)");
+                      "but has no 'to' (add to: year, year_month, age_band, district or sector)");
     expect_error(DATA "bad_to_without_generalise.yaml", PS_ERR_CONFIG,
                  DATA "bad_to_without_generalise.yaml:12:9: destinations[0].rules[0].to is only "
                       "for action: generalise (remove 'to' or change the action)");

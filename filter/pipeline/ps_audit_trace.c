@@ -1,0 +1,194 @@
+/*
+ * ps_audit_trace: find one patient's audit records by recomputing their
+ * audit-domain pseudonyms.
+ *
+ * Every record is decoded but only matches are turned into JSON, so nothing of
+ * another patient's record ever reaches the output stream. The subject's
+ * tokens and normalised number are wiped before returning: they link the
+ * audit trail to a person.
+ */
+#include "ps_audit_trace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ps_audit.h"
+#include "ps_buf.h"
+#include "ps_codec.h"
+#include "ps_frame.h"
+#include "ps_log.h"
+#include "ps_nhs.h"
+#include "ps_pseudonym.h"
+
+/* How long the reader waits for the next message before the topic's end. */
+#define TRACE_READ_TIMEOUT_MS 10000
+
+struct trace_counts {
+    size_t read;       /* messages on the topic */
+    size_t foreign;    /* not single-object audit records (tombstones included) */
+    size_t undecodable;
+    size_t matches;
+};
+
+/* The subject's token under every keyring entry, PS_TOKEN_MAX bytes each. */
+static ps_err_t trace_tokens(const struct ps_keyring *kr, const char nhs[PS_NHS_DIGITS + 1],
+                             char **tokens_p, size_t *count_p, struct ps_error *err)
+{
+    struct ps_pseudonymiser *p = NULL;
+    size_t count = ps_keyring_count(kr);
+    char *tokens = calloc(count ? count : 1, PS_TOKEN_MAX);
+    if (!tokens) {
+        return ps_error_set(err, PS_ERR_NOMEM, "out of memory");
+    }
+    ps_err_t rc = ps_pseudonymiser_new(kr, PS_AUDIT_DOMAIN, &p, err);
+    for (size_t i = 0; rc == PS_OK && i < count; i++) {
+        uint32_t id = 0;
+        int64_t not_before_ms = 0;
+        int retired = 0;
+        /* Retired entries too: records written while they were current carry
+         * their tokens. */
+        ps_keyring_info(kr, i, &id, &not_before_ms, &retired);
+        rc = ps_pseudonymise_with_key(p, id, "nhs_number", nhs, strlen(nhs),
+                                      tokens + i * PS_TOKEN_MAX, err);
+    }
+    ps_pseudonymiser_destroy(p);
+    if (rc != PS_OK) {
+        explicit_bzero(tokens, (count ? count : 1) * PS_TOKEN_MAX);
+        free(tokens);
+        return rc;
+    }
+    *tokens_p = tokens;
+    *count_p = count;
+    return PS_OK;
+}
+
+static int trace_is_subject(const struct ps_scalar *subject, const char *tokens, size_t count)
+{
+    if (subject->kind != PS_SCALAR_STRING) {
+        return 0;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const char *token = tokens + i * PS_TOKEN_MAX;
+        if (strlen(token) == subject->len && memcmp(token, subject->s, subject->len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* One message of the topic: written to out when it is the subject's record. */
+static ps_err_t trace_message(const struct ps_kafka_message *msg,
+                              const struct ps_schema *schema, int subject_node,
+                              struct ps_decoder *dec, const char *tokens, size_t token_count,
+                              struct ps_buf *json, FILE *out, struct trace_counts *counts,
+                              struct ps_error *err)
+{
+    struct ps_frame frame;
+    struct ps_event *ev = NULL;
+    struct ps_scalar subject;
+    struct ps_error skip = {0};
+
+    counts->read++;
+    if (!msg->value || ps_frame_parse(msg->value, msg->len, &frame, &skip) != PS_OK ||
+        frame.format != PS_FRAME_SINGLE_OBJECT ||
+        frame.fingerprint != ps_schema_fingerprint(schema)) {
+        counts->foreign++;
+        return PS_OK;
+    }
+    if (ps_decoder_decode(dec, schema, frame.payload, frame.payload_len, &ev, &skip) != PS_OK ||
+        ps_event_get(ev, subject_node, &subject) != PS_OK) {
+        counts->undecodable++;
+        return PS_OK;
+    }
+    if (!trace_is_subject(&subject, tokens, token_count)) {
+        return PS_OK;
+    }
+    ps_buf_reset(json);
+    ps_err_t rc = ps_event_to_json(ev, json, err);
+    if (rc != PS_OK) {
+        return ps_error_prefix(err, "audit topic '%s' partition %d offset %lld", msg->topic,
+                               (int)msg->partition, (long long)msg->offset);
+    }
+    if (fprintf(out, "%.*s\n", (int)json->len, (const char *)json->data) < 0) {
+        return ps_error_set(err, PS_ERR_IO, "could not write the trace");
+    }
+    counts->matches++;
+    return PS_OK;
+}
+
+ps_err_t ps_audit_trace(const char *bootstraps, const char *topic,
+                        const struct ps_kafka_property *props, size_t prop_count,
+                        const struct ps_schema *schema, const struct ps_keyring *kr,
+                        const char *nhs_number, FILE *out, size_t *matches_p,
+                        struct ps_error *err)
+{
+    char nhs[PS_NHS_DIGITS + 1] = "";
+    char *tokens = NULL;
+    size_t token_count = 0;
+    struct ps_decoder *dec = NULL;
+    struct ps_kafka_reader *reader = NULL;
+    struct trace_counts counts = {0};
+    int subject_node = -1;
+    struct ps_buf json;
+    ps_buf_init(&json, 0);
+
+    ps_err_t rc = PS_OK;
+    if (!bootstraps || !topic || !schema || !kr || !nhs_number || !out ||
+        (prop_count > 0 && !props)) {
+        rc = ps_error_set(err, PS_ERR_INVALID, "ps_audit_trace: missing argument");
+        goto cleanup;
+    }
+    subject_node = ps_schema_find(schema, "subject");
+    if (subject_node < 0 || ps_schema_node(schema, subject_node)->type != PS_TYPE_STRING) {
+        rc = ps_error_set(err, PS_ERR_SCHEMA, "schema '%s' is not an audit record schema: it "
+                          "has no string field 'subject'", ps_schema_origin(schema));
+        goto cleanup;
+    }
+    /* Checked here, before any broker is contacted, so a mistyped number is a
+     * usage error and not an empty trace. */
+    rc = ps_nhs_normalise(nhs_number, strlen(nhs_number), nhs, err);
+    if (rc == PS_OK) {
+        rc = trace_tokens(kr, nhs, &tokens, &token_count, err);
+    }
+    if (rc == PS_OK) {
+        rc = ps_decoder_new(NULL, &dec, err);
+    }
+    if (rc == PS_OK) {
+        rc = ps_kafka_reader_new(bootstraps, topic, props, prop_count, &reader, err);
+    }
+    while (rc == PS_OK) {
+        const struct ps_kafka_message *msg = NULL;
+        rc = ps_kafka_reader_next(reader, TRACE_READ_TIMEOUT_MS, &msg, err);
+        if (rc == PS_OK) {
+            rc = trace_message(msg, schema, subject_node, dec, tokens, token_count, &json, out,
+                               &counts, err);
+        }
+    }
+    if (rc == PS_ERR_STOPPED) {
+        ps_error_clear(err);
+        rc = fflush(out) == 0 && !ferror(out)
+                 ? PS_OK : ps_error_set(err, PS_ERR_IO, "could not write the trace");
+    }
+    if (rc == PS_OK && (counts.foreign > 0 || counts.undecodable > 0)) {
+        /* A record that could not be read may be the subject's: say so, so
+         * that nobody takes an incomplete trace for a complete one. */
+        PS_WARN("audit", "trace_skipped", "audit topic '%s': %zu of %zu messages skipped (%zu "
+                "not audit records, %zu undecodable); the trace may be incomplete", topic,
+                counts.foreign + counts.undecodable, counts.read, counts.foreign,
+                counts.undecodable);
+    }
+    if (rc == PS_OK && matches_p) {
+        *matches_p = counts.matches;
+    }
+
+cleanup:
+    ps_kafka_reader_destroy(reader);
+    ps_decoder_destroy(dec);
+    ps_buf_free(&json);
+    if (tokens) {
+        explicit_bzero(tokens, (token_count ? token_count : 1) * PS_TOKEN_MAX);
+        free(tokens);
+    }
+    explicit_bzero(nhs, sizeof(nhs));
+    return rc;
+}
