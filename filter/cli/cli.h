@@ -46,6 +46,7 @@ int cmd_run(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_keyring(int argc, char **argv);
 int cmd_pseudonymise(int argc, char **argv);
 int cmd_reidentify(int argc, char **argv);

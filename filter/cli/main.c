@@ -17,6 +17,7 @@ static const struct command commands[] = {
     {"run", cmd_run, "the filter: consume, decide per destination, produce (needs -c CONFIG)"},
     {"broker", cmd_broker, "run the embedded development broker (librdkafka's mock cluster)"},
     {"generate", cmd_generate, "produce artificial HL7v2 and FHIR events to a topic"},
+    {"bench", cmd_bench, "benchmarks (the engine alone, no broker)"},
     {"consume", cmd_consume, "decode a topic to one JSON object per line"},
     {"keyring", cmd_keyring, "create, extend, list and protect keyrings; authority key pairs"},
     {"pseudonymise", cmd_pseudonymise, "tokens for identifiers on stdin (batch linkage)"},

@@ -145,9 +145,9 @@ ps_err_t ps_passphrase_resolve(const char *file, struct ps_passphrase **pp_p,
         return ps_passphrase_from_text(env, strlen(env), pp_p, err);
     }
     return ps_error_set(err, PS_ERR_CONFIG,
-                        "the keyring is passphrase-protected but no passphrase was given: use "
-                        "--passphrase-file FILE, or set " PS_PASSPHRASE_FILE_ENV " to a file "
-                        "or " PS_PASSPHRASE_ENV " to the passphrase");
+                        "the keyring is passphrase-protected but no passphrase was given: set "
+                        "keyring_passphrase_file in the configuration, or " PS_PASSPHRASE_FILE_ENV
+                        " to a file of mode 0600 (keyring commands: --passphrase-file FILE)");
 }
 
 void ps_passphrase_destroy(struct ps_passphrase *pp)

@@ -34,6 +34,7 @@ struct ps_optout_feed {
     int64_t *next_offsets;           /* per partition; -1 when nothing seen */
     size_t partition_count;
     struct ps_optout_feed_stats stats;
+    ps_err_t broken; /* set when poll lost a record: the tail is past it */
 };
 
 static ps_err_t feed_track(struct ps_optout_feed *feed, int32_t partition, int64_t offset,
@@ -245,6 +246,10 @@ ps_err_t ps_optout_feed_poll(struct ps_optout_feed *feed, struct ps_error *err)
         return ps_error_set(err, PS_ERR_INVALID, "opt-out topic '%s': poll before catch-up",
                             feed->topic);
     }
+    if (feed->broken != PS_OK) {
+        return ps_error_set(err, feed->broken, "opt-out topic '%s': an update could not be "
+                            "applied earlier; the feed must be re-created", feed->topic);
+    }
     for (int i = 0; i < PS_OPTOUT_FEED_POLL_MAX; i++) {
         const struct ps_kafka_message *msg = NULL;
         ps_err_t rc = ps_kafka_tail_next(feed->tail, 0, &msg, err);
@@ -253,6 +258,13 @@ ps_err_t ps_optout_feed_poll(struct ps_optout_feed *feed, struct ps_error *err)
         }
         if (rc == PS_OK) {
             rc = feed_apply(feed, msg, err);
+            /* The tail has moved past this record and will not offer it
+             * again: carrying on would silently miss it (an opt-out let
+             * through), so the feed stops here for good and the state ages
+             * until it is no longer fresh. */
+            if (rc != PS_OK) {
+                feed->broken = rc;
+            }
         }
         if (rc != PS_OK) {
             return ps_error_prefix(err, "opt-out topic '%s'", feed->topic);

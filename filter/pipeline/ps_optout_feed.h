@@ -65,9 +65,11 @@ ps_err_t ps_optout_feed_catch_up(struct ps_optout_feed *feed, int timeout_ms,
 
 /* Applies the records that arrived since (at most PS_OPTOUT_FEED_POLL_MAX),
  * without blocking. PS_ERR_INVALID before catch_up succeeded;
- * PS_ERR_KAFKA_FATAL when the live consumer failed for good (the state then
- * stops moving and its as_of ages until it is no longer fresh);
- * PS_ERR_NOMEM or PS_ERR_LIMIT from the state. */
+ * PS_ERR_KAFKA_FATAL when the live consumer failed for good; PS_ERR_NOMEM or
+ * PS_ERR_LIMIT when the state could not take a record, after which every
+ * later poll fails with the same code (a record was lost: re-create the
+ * feed and catch up into a new state). After any of these the state stops
+ * moving and its as_of ages until it is no longer fresh. */
 ps_err_t ps_optout_feed_poll(struct ps_optout_feed *feed, struct ps_error *err);
 
 /* 1 once catch_up has succeeded. */

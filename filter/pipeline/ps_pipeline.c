@@ -165,6 +165,24 @@ static ps_err_t deliver(struct pipeline *pl, const struct ps_kafka_message *msg,
                                   h, n, err);
 }
 
+/* Sealed identifiers go out in the same transaction as the records whose
+ * tokens they open; the escrow topic is compacted on "<domain>/<token>". */
+static ps_err_t escrow(struct pipeline *pl, struct ps_error *err)
+{
+    size_t count = 0;
+    const struct ps_engine_escrow *records = ps_engine_worker_escrow(pl->worker, &count);
+    for (size_t i = 0; i < count; i++) {
+        ps_err_t rc = ps_kafka_producer_send(pl->producer, pl->opt->escrow_topic, -1,
+                                             records[i].key, records[i].key_len, records[i].value,
+                                             records[i].len, NULL, 0, err);
+        if (rc != PS_OK) {
+            return rc;
+        }
+        pl->stats->escrowed++;
+    }
+    return PS_OK;
+}
+
 static ps_err_t process_message(struct pipeline *pl, const struct ps_kafka_message *msg,
                                 struct ps_error *err)
 {
@@ -179,6 +197,10 @@ static ps_err_t process_message(struct pipeline *pl, const struct ps_kafka_messa
     if (rc != PS_OK) {
         rc = dead_letter(pl, msg, &why, &lin, err);
         return rc == PS_OK ? audit(pl, msg, NULL, ps_err_name(why.code), err) : rc;
+    }
+    rc = escrow(pl, err);
+    if (rc != PS_OK) {
+        return rc;
     }
     size_t count = ps_engine_destination_count(pl->engine);
     for (size_t d = 0; d < count; d++) {
@@ -220,6 +242,8 @@ static ps_err_t abort_batch(struct pipeline *pl, struct ps_error *err)
     pl->stats->aborted++;
     PS_WARN("pipeline", "transaction_abort", "aborting the transaction and rewinding: %s",
             err ? err->msg : "");
+    /* The aborted escrow records never became visible: seal them again. */
+    ps_engine_worker_escrow_reset(pl->worker);
     ps_err_t rc = ps_kafka_producer_abort(pl->producer, PS_TXN_TIMEOUT_MS, err);
     if (rc == PS_OK) {
         rc = ps_kafka_consumer_rewind(pl->consumer, err);

@@ -47,6 +47,7 @@ struct ps_pipeline_options {
     size_t topic_count;
     const char *dead_letter_topic;
     const char *audit_topic;               /* one audit record per input event */
+    const char *escrow_topic;              /* sealed identifiers, for re-identification */
     struct ps_optout *optout;              /* NULL when no destination needs it */
     struct ps_optout_feed *optout_feed;    /* caught up already; polled between batches */
     int64_t optout_max_age_ms;
@@ -67,6 +68,7 @@ struct ps_pipeline_stats {
     uint64_t withheld[PS_PIPELINE_MAX_DESTINATIONS];
     uint64_t withheld_by_reason[PS_PIPELINE_MAX_DESTINATIONS][64]; /* by ps_err_t */
     uint64_t audited;
+    uint64_t escrowed;
 };
 
 /* Runs until stopped, idle, or a fatal error. Stats are added to *stats. */

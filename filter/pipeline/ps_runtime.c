@@ -39,7 +39,22 @@ ps_err_t ps_runtime_load_keyring(const struct ps_config *conf, struct ps_keyring
     const char *path = conf->keyring_file;
     struct ps_keyring_file *kf = NULL;
     struct ps_keyring_entry *entries = NULL;
-    ps_err_t rc = ps_keyring_file_load(path, &kf, err);
+    struct ps_passphrase *pp = NULL;
+    ps_err_t rc = PS_OK;
+    /* The configuration read keyring_passphrase_file already; without it a
+     * protected keyring takes its passphrase from the environment. */
+    if (conf->keyring_passphrase) {
+        rc = ps_passphrase_from_text(conf->keyring_passphrase, strlen(conf->keyring_passphrase),
+                                     &pp, err);
+        if (rc != PS_OK) {
+            ps_error_prefix(err, "keyring_passphrase_file");
+            return rc;
+        }
+        rc = ps_keyring_file_load_pp(path, pp, &kf, err);
+        ps_passphrase_destroy(pp);
+    } else {
+        rc = ps_keyring_file_load(path, &kf, err);
+    }
     if (rc != PS_OK) {
         return rc;
     }
@@ -210,6 +225,7 @@ void ps_runtime_pipeline_options(const struct ps_runtime *rt, struct ps_pipeline
     opt->transaction_interval_ms = (int)conf->delivery.transaction_interval_ms;
     opt->limits = rt->limits;
     opt->audit_topic = conf->audit_topic;
+    opt->escrow_topic = conf->escrow_topic;
     opt->optout = rt->optout;
     opt->optout_feed = rt->optout_feed;
     opt->optout_max_age_ms = (int64_t)conf->opt_out.max_age_hours * 3600000;

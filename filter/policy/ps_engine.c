@@ -6,6 +6,7 @@
 
 #include "ps_audit.h"
 #include "ps_buf.h"
+#include "ps_escrow.h"
 #include "ps_frame.h"
 #include "ps_policy.h"
 #include "ps_pseudonym.h"
@@ -20,7 +21,10 @@ struct ps_engine {
     struct ps_plan **plans;                  /* [schema * dst_count + d] */
     struct ps_pseudonymiser **pseudonymisers; /* [d], NULL without a domain */
     struct ps_pseudonymiser *audit;           /* the audit domain */
+    struct ps_escrow_authorities **escrow;    /* [d], NULL without escrow */
 };
+
+#define ENGINE_ESCROW_MAX 32 /* escrow records one event can produce */
 
 struct ps_engine_worker {
     const struct ps_engine *engine;
@@ -35,10 +39,17 @@ struct ps_engine_worker {
     char event_id[256];
     char event_type[64];
     char subject[PS_TOKEN_MAX];
+    struct ps_escrow_cache *escrow_cache;
+    struct ps_engine_escrow escrow[ENGINE_ESCROW_MAX];
+    struct ps_buf escrow_bufs[ENGINE_ESCROW_MAX];
+    char escrow_keys[ENGINE_ESCROW_MAX][PS_TOKEN_MAX + 128];
+    size_t escrow_count;
 };
 
 /* What the map callback needs to transform one event for one destination. */
 struct map_ctx {
+    struct ps_engine_worker *worker;
+    const struct ps_escrow_authorities *escrow; /* NULL without escrow */
     const struct ps_plan *plan;
     const struct ps_pseudonymiser *pseudonymiser;
     const struct ps_scalar *subject;  /* the subject's NHS number, or NULL */
@@ -95,6 +106,27 @@ static ps_err_t check_paths_exist(const struct ps_engine *engine, struct ps_erro
     return PS_OK;
 }
 
+/* The filter holds only the authorities' public keys. */
+static ps_err_t load_escrow(struct ps_engine *engine, size_t d, struct ps_error *err)
+{
+    const struct ps_policy_destination *dst = &engine->doc->destinations[d];
+    struct ps_escrow_authorities *auth = calloc(1, sizeof(*auth));
+    if (!auth) {
+        return ps_error_set(err, PS_ERR_NOMEM, "out of memory");
+    }
+    engine->escrow[d] = auth;
+    ps_err_t rc = ps_escrow_public_load(dst->escrow_public_key, auth->pk[0], err);
+    auth->count = 1;
+    if (rc == PS_OK && dst->escrow_second_public_key) {
+        rc = ps_escrow_public_load(dst->escrow_second_public_key, auth->pk[1], err);
+        auth->count = 2;
+    }
+    if (rc != PS_OK) {
+        ps_error_prefix(err, "destination '%s': escrow", dst->name);
+    }
+    return rc;
+}
+
 static ps_err_t compile_all(struct ps_engine *engine, const struct ps_keyring *kr,
                             struct ps_error *err)
 {
@@ -105,6 +137,12 @@ static ps_err_t compile_all(struct ps_engine *engine, const struct ps_keyring *k
     }
     for (size_t d = 0; d < engine->dst_count; d++) {
         const struct ps_policy_destination *dst = &doc->destinations[d];
+        if (dst->escrow_public_key) {
+            ps_err_t rc = load_escrow(engine, d, err);
+            if (rc != PS_OK) {
+                return rc;
+            }
+        }
         if (dst->pseudonym_domain) {
             ps_err_t rc = ps_pseudonymiser_new(kr, dst->pseudonym_domain,
                                                &engine->pseudonymisers[d], err);
@@ -142,7 +180,8 @@ ps_err_t ps_engine_new(const struct ps_policy_doc *doc, const char *policy_hash,
     engine->schema_count = ps_registry_count(reg);
     engine->plans = calloc(engine->dst_count * engine->schema_count + 1, sizeof(*engine->plans));
     engine->pseudonymisers = calloc(engine->dst_count, sizeof(*engine->pseudonymisers));
-    if (!engine->plans || !engine->pseudonymisers) {
+    engine->escrow = calloc(engine->dst_count, sizeof(*engine->escrow));
+    if (!engine->plans || !engine->pseudonymisers || !engine->escrow) {
         rc = ps_error_set(err, PS_ERR_NOMEM, "out of memory");
     } else {
         rc = compile_all(engine, kr, err);
@@ -167,6 +206,10 @@ void ps_engine_destroy(struct ps_engine *engine)
         ps_pseudonymiser_destroy(engine->pseudonymisers[d]);
     }
     ps_pseudonymiser_destroy(engine->audit);
+    for (size_t d = 0; engine->escrow && d < engine->dst_count; d++) {
+        free(engine->escrow[d]);
+    }
+    free(engine->escrow);
     free(engine->plans);
     free(engine->pseudonymisers);
     free(engine);
@@ -214,7 +257,15 @@ ps_err_t ps_engine_worker_new(const struct ps_engine *engine, const struct ps_co
     for (size_t d = 0; d < n; d++) {
         ps_buf_init(&w->bufs[d], max);
     }
+    for (size_t e = 0; e < ENGINE_ESCROW_MAX; e++) {
+        ps_buf_init(&w->escrow_bufs[e], 0);
+    }
     ps_err_t rc = ps_decoder_new(limits, &w->dec, err);
+    for (size_t d = 0; rc == PS_OK && d < n && !w->escrow_cache; d++) {
+        if (engine->escrow[d]) {
+            rc = ps_escrow_cache_new(PS_ESCROW_CACHE_DEFAULT, &w->escrow_cache, err);
+        }
+    }
     if (rc != PS_OK) {
         ps_engine_worker_destroy(w);
         return rc;
@@ -232,6 +283,10 @@ void ps_engine_worker_destroy(struct ps_engine_worker *worker)
         ps_buf_free(&worker->bufs[d]);
     }
     ps_decoder_destroy(worker->dec);
+    for (size_t e = 0; e < ENGINE_ESCROW_MAX; e++) {
+        ps_buf_free(&worker->escrow_bufs[e]);
+    }
+    ps_escrow_cache_destroy(worker->escrow_cache);
     free(worker->bufs);
     free(worker->outputs);
     free(worker->keys);
@@ -253,6 +308,46 @@ void ps_engine_worker_set_optout(struct ps_engine_worker *worker, const struct p
 {
     worker->optout = optout;
     worker->optout_fresh = fresh;
+}
+
+const struct ps_engine_escrow *ps_engine_worker_escrow(const struct ps_engine_worker *worker,
+                                                       size_t *count_p)
+{
+    *count_p = worker->escrow_count;
+    return worker->escrow;
+}
+
+void ps_engine_worker_escrow_reset(struct ps_engine_worker *worker)
+{
+    if (worker->escrow_cache) {
+        ps_escrow_cache_clear(worker->escrow_cache);
+    }
+}
+
+/* Seals the identifier behind a new token, once per (domain, token) this
+ * worker has seen: a sealed box costs as much as some two hundred tokens. */
+static ps_err_t escrow_token(struct map_ctx *ctx, const char *domain, const char *token,
+                             const struct ps_scalar *in, struct ps_error *err)
+{
+    struct ps_engine_worker *w = ctx->worker;
+    if (ps_escrow_cache_contains(w->escrow_cache, domain, token)) {
+        return PS_OK;
+    }
+    if (w->escrow_count == ENGINE_ESCROW_MAX) {
+        return ps_error_set(err, PS_ERR_LIMIT, "more than %d identifiers to escrow in one event",
+                            ENGINE_ESCROW_MAX);
+    }
+    size_t e = w->escrow_count;
+    ps_err_t rc = ps_escrow_seal(ctx->escrow, in->s, in->len, &w->escrow_bufs[e], err);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    int n = snprintf(w->escrow_keys[e], sizeof(w->escrow_keys[e]), "%s/%s", domain, token);
+    w->escrow[e] = (struct ps_engine_escrow){.key = w->escrow_keys[e], .key_len = (size_t)n,
+                                             .value = w->escrow_bufs[e].data,
+                                             .len = w->escrow_bufs[e].len};
+    w->escrow_count++;
+    return PS_OK;
 }
 
 int ps_engine_needs_optout(const struct ps_engine *engine)
@@ -348,6 +443,10 @@ static ps_err_t map_leaf(void *opaque, int index, const struct ps_scalar *in,
         } else {
             rc = ps_pseudonymise(ctx->pseudonymiser, ctx->event_ms, pn->kind, in->s, in->len,
                                  ctx->text, &ctx->key_id, err);
+            if (rc == PS_OK && ctx->escrow) {
+                rc = escrow_token(ctx, ps_pseudonymiser_domain(ctx->pseudonymiser), ctx->text, in,
+                                  err);
+            }
             out->kind = PS_SCALAR_STRING;
             out->s = ctx->text;
             out->len = strlen(ctx->text);
@@ -487,8 +586,10 @@ static void process_destination(struct ps_engine_worker *w, const struct ps_even
 {
     struct ps_engine_output *out = &w->outputs[d];
     struct ps_buf *buf = &w->bufs[d];
-    struct map_ctx ctx = {.plan = plan, .pseudonymiser = w->engine->pseudonymisers[d],
-                          .subject = subject, .event_ms = event_ms, .has_time = has_time};
+    struct map_ctx ctx = {.worker = w, .escrow = w->engine->escrow[d], .plan = plan,
+                          .pseudonymiser = w->engine->pseudonymisers[d], .subject = subject,
+                          .event_ms = event_ms, .has_time = has_time};
+    size_t escrow_before = w->escrow_count;
     struct ps_error why = {0};
     memset(out, 0, sizeof(*out));
     out->plan = plan;
@@ -509,8 +610,17 @@ static void process_destination(struct ps_engine_worker *w, const struct ps_even
         if (why.code == PS_OK) {
             ps_error_set(&why, PS_ERR_TRANSFORM, "output could not be written");
         }
+        w->escrow_count = escrow_before; /* nothing of a withheld record is escrowed */
         withhold(out, &why);
         return;
+    }
+    /* Only now, with the record written, is its escrow certain to go out too. */
+    for (size_t e = escrow_before; e < w->escrow_count; e++) {
+        const char *slash = strrchr(w->escrow_keys[e], '/');
+        char domain[PS_TOKEN_MAX + 128];
+        snprintf(domain, sizeof(domain), "%.*s", (int)(slash - w->escrow_keys[e]),
+                 w->escrow_keys[e]);
+        ps_escrow_cache_add(w->escrow_cache, domain, slash + 1);
     }
     out->decision = PS_DISCLOSED;
     out->value = buf->data;
@@ -597,6 +707,7 @@ ps_err_t ps_engine_process(struct ps_engine_worker *w, const void *data, size_t 
     }
     event_time(ev, first, &ms, &has_time);
     describe_event(w, ev, first, &subject, ms, has_time);
+    w->escrow_count = 0;
     for (size_t d = 0; d < engine->dst_count; d++) {
         process_destination(w, ev, engine->plans[s * engine->dst_count + d], d, &subject, ms,
                             has_time);

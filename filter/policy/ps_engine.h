@@ -55,6 +55,15 @@ struct ps_engine_output {
     const struct ps_plan *plan; /* the plan applied (its field lists feed the audit) */
 };
 
+/* A sealed identifier for the escrow topic (key "<domain>/<token>", value the
+ * identifier sealed to the destination's re-identification authorities). */
+struct ps_engine_escrow {
+    const char *key;
+    size_t key_len;
+    const uint8_t *value;
+    size_t len;
+};
+
 /* What the audit needs of the event itself; borrowed until the next call. */
 struct ps_engine_event {
     const struct ps_schema *schema;
@@ -109,6 +118,15 @@ const struct ps_engine_event *ps_engine_worker_event(const struct ps_engine_work
  * Destinations the opt-out applies to are withheld unless both hold. */
 void ps_engine_worker_set_optout(struct ps_engine_worker *worker, const struct ps_optout *optout,
                                  int fresh);
+
+/* The escrow records the last event produced (sealed once per patient and
+ * domain: a (domain, token) pair already escrowed by this worker is not sealed
+ * again). Borrowed until the next call. */
+const struct ps_engine_escrow *ps_engine_worker_escrow(const struct ps_engine_worker *worker,
+                                                       size_t *count_p);
+/* Forgets what was escrowed, so it is sealed again: after an aborted
+ * transaction, whose escrow records never became visible. */
+void ps_engine_worker_escrow_reset(struct ps_engine_worker *worker);
 
 /* 1 when any destination needs the national data opt-out state. */
 int ps_engine_needs_optout(const struct ps_engine *engine);

@@ -305,7 +305,7 @@ static void test_encrypt_round_trip(void **state)
 
     /* No passphrase at all: the message says how to give one. */
     assert_int_equal(ps_keyring_file_load(path, &back, &err), PS_ERR_CONFIG);
-    assert_non_null(strstr(err.msg, PS_PASSPHRASE_ENV));
+    assert_non_null(strstr(err.msg, PS_PASSPHRASE_FILE_ENV));
     assert_int_equal(ps_keyring_file_load_pp(path, NULL, &back, &err), PS_ERR_CONFIG);
     assert_null(back);
 
