@@ -22,8 +22,10 @@
 #define CLI_HL7V2_SCHEMA_ID 1
 #define CLI_FHIR_SCHEMA_ID 2
 
-/* Set by SIGINT/SIGTERM once cli_signals_install ran. */
+/* Set by SIGINT/SIGTERM (stop) and SIGHUP (reload the keyring) once
+ * cli_signals_install ran. */
 extern volatile sig_atomic_t cli_stop;
+extern volatile sig_atomic_t cli_reload;
 void cli_signals_install(void);
 
 /* Prints "pseudostream: (name) file:line:col: message" to stderr and returns
@@ -50,5 +52,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_keyring(int argc, char **argv);
 int cmd_pseudonymise(int argc, char **argv);
 int cmd_reidentify(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 
 #endif

@@ -11,11 +11,15 @@
 #endif
 
 volatile sig_atomic_t cli_stop = 0;
+volatile sig_atomic_t cli_reload = 0;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    cli_stop = 1;
+    if (sig == SIGHUP) {
+        cli_reload = 1;
+    } else {
+        cli_stop = 1;
+    }
 }
 
 void cli_signals_install(void)
@@ -26,6 +30,7 @@ void cli_signals_install(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 int cli_fail(const struct ps_error *err)

@@ -22,7 +22,8 @@ static void run_help(void)
            "Consumes the configured input topics as a consumer-group member and, for each\n"
            "batch, in one Kafka transaction: writes each destination's derived records,\n"
            "dead-letters undecodable input with its reason, and commits the input offsets.\n"
-           "Logs are JSON lines on stdout. Exits 0 on SIGINT/SIGTERM, 2 on a bad\n"
+           "Logs are JSON lines on stdout. SIGHUP (or a change of the keyring file)\n"
+           "reloads the keyring between batches. Exits 0 on SIGINT/SIGTERM, 2 on a bad\n"
            "configuration, policy or keyring, 3 on a fatal Kafka error (fencing).\n\n"
            "  -c, --config FILE         service configuration (YAML; docs/ARCHITECTURE.md)\n"
            "  -X key=value              librdkafka property, after those of the file\n"
@@ -176,6 +177,7 @@ int cmd_run(int argc, char **argv)
         opt.bootstraps = a.bootstrap;
     }
     opt.stop = &cli_stop;
+    opt.reload.requested = &cli_reload;
     opt.idle_exit_ms = (int)a.idle_ms;
     PS_INFO("run", "started", "policy %.16s, %zu destinations, %s mode", rt->policy_hash,
             ps_engine_destination_count(rt->engine),
@@ -191,6 +193,12 @@ int cmd_run(int argc, char **argv)
     /* No input is consumed before the opt-out state is loaded to the end of its topic. */
     ps_err_t rc = ps_runtime_optout_catch_up(rt, opt.bootstraps, 120000, &err);
     opt.optout_feed = rt->optout_feed;
+    if (rc == PS_OK && rt->optout) {
+        /* Loaded and caught up: readiness may pass; the batch loop keeps the
+         * age current as live updates arrive. */
+        ps_metrics_optout_as_of_set(metrics, ps_optout_as_of(rt->optout));
+        ps_metrics_optout_loaded_set(metrics, 1);
+    }
     struct ps_pipeline_stats *stats = calloc(1, sizeof(*stats));
     if (rc == PS_OK) {
         rc = stats ? ps_pipeline_run(rt->engine, &opt, stats, &err) : PS_ERR_NOMEM;

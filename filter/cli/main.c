@@ -23,6 +23,7 @@ static const struct command commands[] = {
     {"pseudonymise", cmd_pseudonymise, "tokens for identifiers on stdin (batch linkage)"},
     {"reidentify", cmd_reidentify, "open escrow records for tokens with an authority's secret key"},
     {"audit", cmd_audit, "audit trail: print one patient's audit records (subject access)"},
+    {"policy", cmd_policy, "check, explain (DPIA tables) and preview a disclosure policy"},
 };
 
 static void usage(FILE *out)

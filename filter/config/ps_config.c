@@ -882,8 +882,10 @@ static const struct setting settings[] = {
      "Lowest level logged. `run --log-level` overrides it."},
 };
 
-/* Variables with the prefix that are not settings. */
-static const char *const env_not_settings[] = {"PSEUDOSTREAM_DATA_DIR"};
+/* Variables with the prefix that are not settings: the CLI's data folder, and
+ * the keyring commands' passphrase (ps_passphrase.h), which `run` does not read. */
+static const char *const env_not_settings[] = {"PSEUDOSTREAM_DATA_DIR",
+                                               "PSEUDOSTREAM_KEYRING_PASSPHRASE"};
 
 /* PSEUDOSTREAM_ + the path upper-cased, '.' as '_'; NULL for settings that
  * the environment cannot set (lists of mappings). */
@@ -1401,12 +1403,13 @@ ps_err_t ps_config_docs_write(FILE *out, struct ps_error *err)
           "every secret written `[redacted]`, and exits.\n\n"
           "## Precedence\n\n"
           "1. the file;\n"
-          "2. the environment: **`PSEUDOSTREAM_` followed by the setting's path upper-cased,\n"
-          "   with every `.` written `_`** (the only rule), e.g. `PSEUDOSTREAM_KAFKA_BOOTSTRAP_SERVERS`,\n"
-          "   `PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENTS`; lists are comma-separated; paths are taken\n"
+          "2. the environment: **`PSEUDOSTREAM_` followed by the setting's path\n"
+          "   upper-cased, with every `.` written `_`** (the only rule), e.g.\n"
+          "   `PSEUDOSTREAM_KAFKA_BOOTSTRAP_SERVERS`, `PSEUDOSTREAM_DELIVERY_BATCH_MAX_EVENTS`;\n"
+          "   lists are comma-separated; paths are taken\n"
           "   from the working directory. A `PSEUDOSTREAM_` variable that names no setting is an\n"
-          "   error, so a typo is never ignored (`PSEUDOSTREAM_DATA_DIR`, read by the CLI, is the\n"
-          "   one exception);\n"
+          "   error, so a typo is never ignored (the exceptions: `PSEUDOSTREAM_DATA_DIR`, read by\n"
+          "   the CLI, and `PSEUDOSTREAM_KEYRING_PASSPHRASE`, read by the keyring commands);\n"
           "3. for librdkafka properties, `-X name=value` on the command line.\n\n"
           "## Secrets\n\n"
           "Any librdkafka property may be written `<name>_file: PATH` (in the file, as\n"
@@ -1451,7 +1454,8 @@ ps_err_t ps_config_docs_write(FILE *out, struct ps_error *err)
           "  listen: \"0.0.0.0:9464\"\n"
           "```\n\n"
           "Debian's librdkafka has SASL PLAIN, SCRAM and GSSAPI (Kerberos) and TLS client\n"
-          "certificates (`ssl.certificate.location`, `ssl.key.location`, `ssl.key.password_file`);\n"
+          "certificates (`ssl.certificate.location`, `ssl.key.location`,\n"
+          "`ssl.key.password_file`);\n"
           "it has no OIDC (`sasl.oauthbearer.method=oidc`).\n",
           out);
     if (ferror(out)) {

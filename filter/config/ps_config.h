@@ -51,7 +51,8 @@
  * the file form (no string-valued librdkafka property has '_' in its name).
  * Paths from the environment are taken relative to the working directory. A
  * PSEUDOSTREAM_ variable that names no setting is an error (a typo would
- * otherwise be ignored), except PSEUDOSTREAM_DATA_DIR, which the CLI reads.
+ * otherwise be ignored), except PSEUDOSTREAM_DATA_DIR (the CLI's) and
+ * PSEUDOSTREAM_KEYRING_PASSPHRASE (the keyring commands').
  *
  * Secrets: any kafka property may be written <name>_file: PATH (in the file,
  * the environment or -X) and is then read from PATH, with one trailing newline

@@ -79,6 +79,24 @@ ps_err_t ps_kafka_broker_fail_requests(struct ps_kafka_broker *broker, int api_k
  * injected error for a request that is never sent waits for the next one). */
 void ps_kafka_broker_clear_failures(struct ps_kafka_broker *broker, int api_key);
 
+/* Fault injection for tests: broker broker_id (1..count) stops answering
+ * (its connections are closed and new ones refused) when down is non-zero,
+ * and comes back when it is zero. */
+ps_err_t ps_kafka_broker_set_down(struct ps_kafka_broker *broker, int32_t broker_id, int down,
+                                  struct ps_error *err);
+/* Fault injection for tests: every response of broker broker_id is delayed by
+ * rtt_ms (0 removes the delay). */
+ps_err_t ps_kafka_broker_set_rtt(struct ps_kafka_broker *broker, int32_t broker_id, int rtt_ms,
+                                 struct ps_error *err);
+/* Moves the leadership of a topic's partition to broker broker_id. */
+ps_err_t ps_kafka_broker_partition_leader(struct ps_kafka_broker *broker, const char *topic,
+                                          int32_t partition, int32_t broker_id,
+                                          struct ps_error *err);
+/* Pins the coordinator of a group ("group", group id) or of a transactional
+ * producer ("transaction", transactional id) to broker broker_id. */
+ps_err_t ps_kafka_broker_coordinator(struct ps_kafka_broker *broker, const char *kind,
+                                     const char *key, int32_t broker_id, struct ps_error *err);
+
 /* ---------------------------------------------------------------- consumer */
 
 struct ps_kafka_consumer;
@@ -97,6 +115,19 @@ void ps_kafka_consumer_destroy(struct ps_kafka_consumer *consumer);
 
 /* Number of partitions currently assigned. Safe from any thread. */
 int ps_kafka_consumer_assigned(const struct ps_kafka_consumer *consumer);
+
+/* Non-zero when the group took this member's partitions away without a
+ * revoke (session timeout, fencing): work in flight for them must not
+ * commit. Cleared by the next assignment. */
+int ps_kafka_consumer_assignment_lost(const struct ps_kafka_consumer *consumer);
+
+/* Called inside poll_batch, from the rebalance callback, before partitions
+ * are revoked (lost is 0) or after they were lost (lost is 1), and before
+ * they are given up: the place to settle what was done for them. NULL
+ * removes the hook. The hook runs on the polling thread. */
+typedef void (*ps_kafka_revoke_fn)(void *opaque, int lost);
+void ps_kafka_consumer_on_revoke(struct ps_kafka_consumer *consumer, ps_kafka_revoke_fn fn,
+                                 void *opaque);
 
 /* Polls until max messages arrived or timeout_ms passed since the first one
  * (or since the call, while none came). The batch may hold zero messages.
@@ -132,6 +163,11 @@ ps_err_t ps_kafka_producer_new(const char *bootstraps, const char *transactional
                                struct ps_kafka_producer **producer_p, struct ps_error *err);
 /* Flushes (up to 10 s) and destroys. NULL is a no-op. */
 void ps_kafka_producer_destroy(struct ps_kafka_producer *producer);
+/* Drops every message queued or in flight (their delivery reports say
+ * purged), so that a destroy right after does not wait for them: for a
+ * producer whose transaction is undecided or whose grace ran out. NULL is a
+ * no-op. */
+void ps_kafka_producer_purge(struct ps_kafka_producer *producer);
 
 ps_err_t ps_kafka_producer_init_transactions(struct ps_kafka_producer *producer, int timeout_ms,
                                              struct ps_error *err);
@@ -146,7 +182,11 @@ ps_err_t ps_kafka_producer_send(struct ps_kafka_producer *producer, const char *
                                 struct ps_error *err);
 
 /* Sends the batch's offsets with the consumer's group metadata into the
- * transaction and commits it. batch may be NULL (nothing consumed). */
+ * transaction and commits it. batch may be NULL (nothing consumed).
+ * PS_ERR_KAFKA_RETRIABLE and PS_ERR_TIMEOUT leave the transaction undecided:
+ * call commit again (offsets already in the transaction are not sent twice),
+ * or abort, or recreate the producer; never begin another transaction.
+ * PS_ERR_KAFKA_ABORTABLE: abort. PS_ERR_KAFKA_FATAL (fencing included): stop. */
 ps_err_t ps_kafka_producer_commit(struct ps_kafka_producer *producer,
                                   struct ps_kafka_consumer *consumer,
                                   const struct ps_kafka_batch *batch, int timeout_ms,
@@ -157,6 +197,47 @@ ps_err_t ps_kafka_producer_abort(struct ps_kafka_producer *producer, int timeout
  * a delivery failed since the last flush. */
 ps_err_t ps_kafka_producer_flush(struct ps_kafka_producer *producer, int timeout_ms,
                                  struct ps_error *err);
+
+/* ----------------------------------------------- at-least-once: epochs
+ * An idempotent producer (at-least-once mode) does not flush per batch:
+ * every message sent between epoch_open and epoch_seal is tagged with the
+ * epoch, and a sealed epoch's input offsets are committed (asynchronously)
+ * once its outputs and those of every earlier epoch are acknowledged. */
+
+/* Upper bound on epochs sealed and not yet committed; epoch_seal waits for
+ * the oldest to settle when it is reached (back-pressure). */
+#define PS_KAFKA_EPOCHS_MAX 16
+
+/* Starts tagging sends with a new epoch. PS_ERR_INVALID on a transactional
+ * producer or while an epoch is open. */
+ps_err_t ps_kafka_producer_epoch_open(struct ps_kafka_producer *producer, struct ps_error *err);
+
+/* Closes the open epoch and attaches a copy of the batch's next offsets (to be
+ * committed through consumer, which must outlive the producer's epochs).
+ * When PS_KAFKA_EPOCHS_MAX epochs are pending, waits up to timeout_ms for
+ * the oldest to settle first. Errors as ps_kafka_producer_settle. */
+ps_err_t ps_kafka_producer_epoch_seal(struct ps_kafka_producer *producer,
+                                      struct ps_kafka_consumer *consumer,
+                                      const struct ps_kafka_batch *batch, int timeout_ms,
+                                      struct ps_error *err);
+
+/* Serves delivery reports for up to timeout_ms (0: what is there) and
+ * commits the offsets of every leading epoch whose outputs are all
+ * acknowledged: asynchronously, or synchronously when sync is non-zero (at
+ * shutdown and on revoke). With timeout_ms > 0 it returns early once no
+ * epoch is pending. PS_ERR_KAFKA_ABORTABLE when a delivery of a pending
+ * epoch failed: nothing from that epoch on is committed, and the caller
+ * rewinds the consumer and calls epochs_discard. PS_ERR_KAFKA_FATAL on a
+ * fatal producer error. PS_ERR_TIMEOUT when sync and epochs remain. */
+ps_err_t ps_kafka_producer_settle(struct ps_kafka_producer *producer, int timeout_ms, int sync,
+                                  struct ps_error *err);
+
+/* Forgets every pending epoch (after a rewind: their input is read again).
+ * Late delivery reports of their messages are ignored. */
+void ps_kafka_producer_epochs_discard(struct ps_kafka_producer *producer);
+
+/* Epochs sealed and not yet committed. */
+size_t ps_kafka_producer_epochs_pending(const struct ps_kafka_producer *producer);
 
 /* ------------------------------------------------------------------ reader */
 

@@ -123,6 +123,91 @@ void ps_kafka_broker_clear_failures(struct ps_kafka_broker *broker, int api_key)
     rd_kafka_mock_clear_request_errors(broker->mcluster, (int16_t)api_key);
 }
 
+static ps_err_t broker_check_id(const struct ps_kafka_broker *broker, int32_t broker_id,
+                                struct ps_error *err)
+{
+    if (!broker || broker_id < 1 || broker_id > broker->broker_count) {
+        return ps_error_set(err, PS_ERR_INVALID, "broker: no broker %d", (int)broker_id);
+    }
+    return PS_OK;
+}
+
+ps_err_t ps_kafka_broker_set_down(struct ps_kafka_broker *broker, int32_t broker_id, int down,
+                                  struct ps_error *err)
+{
+    ps_err_t rc = broker_check_id(broker, broker_id, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    rd_kafka_resp_err_t code = down ? rd_kafka_mock_broker_set_down(broker->mcluster, broker_id)
+                                    : rd_kafka_mock_broker_set_up(broker->mcluster, broker_id);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ps_kafka_resp_err(code, down ? "set down" : "set up", err);
+        return ps_error_prefix(err, "broker %d", (int)broker_id);
+    }
+    PS_INFO(PS_KAFKA_LOG, down ? "broker_down" : "broker_up", "embedded broker %d %s",
+            (int)broker_id, down ? "down" : "up");
+    return PS_OK;
+}
+
+ps_err_t ps_kafka_broker_set_rtt(struct ps_kafka_broker *broker, int32_t broker_id, int rtt_ms,
+                                 struct ps_error *err)
+{
+    ps_err_t rc = broker_check_id(broker, broker_id, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    if (rtt_ms < 0) {
+        return ps_error_set(err, PS_ERR_INVALID, "broker: negative round-trip time");
+    }
+    rd_kafka_resp_err_t code = rd_kafka_mock_broker_set_rtt(broker->mcluster, broker_id, rtt_ms);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ps_kafka_resp_err(code, "set rtt", err);
+        return ps_error_prefix(err, "broker %d", (int)broker_id);
+    }
+    return PS_OK;
+}
+
+ps_err_t ps_kafka_broker_partition_leader(struct ps_kafka_broker *broker, const char *topic,
+                                          int32_t partition, int32_t broker_id,
+                                          struct ps_error *err)
+{
+    ps_err_t rc = broker_check_id(broker, broker_id, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    if (!topic || partition < 0) {
+        return ps_error_set(err, PS_ERR_INVALID, "broker: topic and partition required");
+    }
+    rd_kafka_resp_err_t code =
+        rd_kafka_mock_partition_set_leader(broker->mcluster, topic, partition, broker_id);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ps_kafka_resp_err(code, "set leader", err);
+        return ps_error_prefix(err, "broker: topic '%s' partition %d", topic, (int)partition);
+    }
+    return PS_OK;
+}
+
+ps_err_t ps_kafka_broker_coordinator(struct ps_kafka_broker *broker, const char *kind,
+                                     const char *key, int32_t broker_id, struct ps_error *err)
+{
+    ps_err_t rc = broker_check_id(broker, broker_id, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    if (!kind || !key || (strcmp(kind, "group") != 0 && strcmp(kind, "transaction") != 0)) {
+        return ps_error_set(err, PS_ERR_INVALID,
+                            "broker: coordinator kind is 'group' or 'transaction'");
+    }
+    rd_kafka_resp_err_t code =
+        rd_kafka_mock_coordinator_set(broker->mcluster, kind, key, broker_id);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ps_kafka_resp_err(code, "set coordinator", err);
+        return ps_error_prefix(err, "broker: %s coordinator", kind);
+    }
+    return PS_OK;
+}
+
 void ps_kafka_broker_destroy(struct ps_kafka_broker *broker)
 {
     if (!broker) {

@@ -41,9 +41,13 @@ struct ps_kafka_batch {
 struct ps_kafka_consumer {
     rd_kafka_t *rk;
     atomic_int assigned; /* read by health checks from other threads */
+    atomic_int lost;     /* partitions were lost since the last assignment */
     struct ps_kafka_batch *filling; /* batch under construction in poll_batch */
     ps_err_t cb_rc;                 /* failure inside the rebalance callback */
     char cb_msg[256];
+    ps_kafka_revoke_fn on_revoke;
+    void *on_revoke_opaque;
+    unsigned long commit_failures;  /* asynchronous commits that failed */
 };
 
 /* ------------------------------------------------------------------ batch */
@@ -268,6 +272,7 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t code,
     rd_kafka_error_t *error = NULL;
 
     if (code == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        atomic_store(&consumer->lost, 0);
         PS_INFO(PS_KAFKA_LOG, "partitions_assigned", "%d partition(s) assigned (%s)",
                 parts->cnt, cooperative ? "incremental" : "eager");
         if (cooperative) {
@@ -284,9 +289,15 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t code,
     } else {
         int lost = rd_kafka_assignment_lost(rk);
         if (lost) {
+            atomic_store(&consumer->lost, 1);
             PS_WARN(PS_KAFKA_LOG, "partitions_lost", "%d partition(s) lost", parts->cnt);
         } else {
             PS_INFO(PS_KAFKA_LOG, "partitions_revoked", "%d partition(s) revoked", parts->cnt);
+        }
+        /* Settle what was done for these partitions while they are still
+         * ours (librdkafka's pattern: commit on revoke, abort on lost). */
+        if (consumer->on_revoke) {
+            consumer->on_revoke(consumer->on_revoke_opaque, lost);
         }
         if (consumer->filling) {
             batch_drop_partitions(consumer->filling, parts);
@@ -306,6 +317,32 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t code,
     consumer_count_assigned(consumer, rk);
 }
 
+/* Results of asynchronous commits (at-least-once mode). A failed commit loses
+ * nothing: a later commit covers the same partitions, or a restart reads the
+ * uncommitted part again. One line per failure run, not per commit. */
+static void consumer_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t code,
+                               rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    struct ps_kafka_consumer *consumer = opaque;
+    if (code == RD_KAFKA_RESP_ERR_NO_ERROR && offsets) {
+        for (int i = 0; i < offsets->cnt; i++) {
+            if (offsets->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                code = offsets->elems[i].err;
+                break;
+            }
+        }
+    }
+    if (code == RD_KAFKA_RESP_ERR_NO_ERROR || code == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        consumer->commit_failures = 0;
+        return;
+    }
+    if (consumer->commit_failures++ == 0) {
+        PS_WARN(PS_KAFKA_LOG, "commit_failed",
+                "offset commit failed (a later commit covers it): %s", rd_kafka_err2name(code));
+    }
+}
+
 ps_err_t ps_kafka_consumer_new(const char *bootstraps, const char *group_id,
                                const struct ps_kafka_property *props, size_t prop_count,
                                struct ps_kafka_consumer **consumer_p, struct ps_error *err)
@@ -322,6 +359,7 @@ ps_err_t ps_kafka_consumer_new(const char *bootstraps, const char *group_id,
         return ps_error_set(err, PS_ERR_NOMEM, "consumer: out of memory");
     }
     atomic_init(&consumer->assigned, 0);
+    atomic_init(&consumer->lost, 0);
 
     /* The queue thresholds hold well over a second of data: librdkafka 2.0.2
      * backs off fetching for a hard-coded second once they are exceeded. */
@@ -347,6 +385,7 @@ ps_err_t ps_kafka_consumer_new(const char *bootstraps, const char *group_id,
         goto cleanup;
     }
     rd_kafka_conf_set_rebalance_cb(conf, consumer_rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, consumer_commit_cb);
     rd_kafka_conf_set_opaque(conf, consumer);
     rc = ps_kafka_client_new(RD_KAFKA_CONSUMER, conf, "consumer", &consumer->rk, err);
     conf = NULL;
@@ -413,6 +452,27 @@ int ps_kafka_consumer_assigned(const struct ps_kafka_consumer *consumer)
         return 0;
     }
     return atomic_load(&((struct ps_kafka_consumer *)consumer)->assigned);
+}
+
+int ps_kafka_consumer_assignment_lost(const struct ps_kafka_consumer *consumer)
+{
+    if (!consumer) {
+        return 0;
+    }
+    /* The flag set by our callback, or librdkafka's own view: a session
+     * timeout is known to the client before the callback runs. */
+    struct ps_kafka_consumer *c = (struct ps_kafka_consumer *)consumer;
+    return atomic_load(&c->lost) || rd_kafka_assignment_lost(c->rk);
+}
+
+void ps_kafka_consumer_on_revoke(struct ps_kafka_consumer *consumer, ps_kafka_revoke_fn fn,
+                                 void *opaque)
+{
+    if (!consumer) {
+        return;
+    }
+    consumer->on_revoke = fn;
+    consumer->on_revoke_opaque = opaque;
 }
 
 rd_kafka_t *ps_kafka_consumer_handle(const struct ps_kafka_consumer *consumer)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ps_audit.h"
 #include "ps_buf.h"
@@ -13,8 +14,13 @@
 #include "ps_time.h"
 
 #define PS_HEADER_MAX 32
+/* Retriable commit or abort errors are retried this many times, sleeping
+ * PS_RETRY_BACKOFF_MS doubled per attempt in between (0.1 s to 1.6 s), then
+ * treated as an undecided transaction (the producer is recreated). */
 #define PS_COMMIT_RETRIES 5
+#define PS_RETRY_BACKOFF_MS 100
 #define PS_TXN_TIMEOUT_MS 30000
+#define PS_REWIND_RETRIES 3
 
 struct pipeline {
     const struct ps_engine *engine;
@@ -28,7 +34,12 @@ struct pipeline {
     struct ps_buf audit;
     struct ps_audit_destination *audit_dsts;
     int optout_stale_logged;
+    int64_t reload_checked;
+    uint64_t batch_no;       /* batches begun, for the fault hook and logs */
+    int64_t stop_deadline;   /* monotonic ms by which to be gone; 0: no stop yet */
 };
+
+#define PS_RELOAD_CHECK_MS 5000
 
 /* Lineage and provenance headers: ours, never the input's, on secondary use. */
 struct lineage {
@@ -218,22 +229,122 @@ static ps_err_t process_message(struct pipeline *pl, const struct ps_kafka_messa
     return audit(pl, msg, outs, NULL, err);
 }
 
+/* ------------------------------------------------------------- delivery
+ * librdkafka's transactional pattern (examples/transactions.c): retriable
+ * errors are retried, abortable ones abort and rewind, fatal ones stop; a
+ * commit or abort that times out leaves the transaction undecided, and the
+ * producer is recreated before anything else begins. */
+
+/* Notes a stop request: from now on every Kafka call is bounded by the grace. */
+static int stopping(struct pipeline *pl)
+{
+    const struct ps_pipeline_options *opt = pl->opt;
+    if (pl->stop_deadline == 0 && opt->stop && *opt->stop) {
+        int grace = opt->shutdown_grace_ms > 0 ? opt->shutdown_grace_ms : PS_TXN_TIMEOUT_MS;
+        pl->stop_deadline = ps_time_mono_ms() + grace;
+        PS_INFO("pipeline", "stopping", "stop requested: finishing the open batch within %d ms",
+                grace);
+    }
+    return pl->stop_deadline != 0;
+}
+
+/* Timeout of one commit, abort or init_transactions call. */
+static int call_timeout(struct pipeline *pl)
+{
+    int timeout = pl->opt->commit_timeout_ms > 0 ? pl->opt->commit_timeout_ms : PS_TXN_TIMEOUT_MS;
+    if (stopping(pl)) {
+        int64_t left = pl->stop_deadline - ps_time_mono_ms();
+        /* Past the grace, one short attempt still tells commit from abort. */
+        if (left < 100) {
+            left = 100;
+        }
+        if (left < timeout) {
+            timeout = (int)left;
+        }
+    }
+    return timeout;
+}
+
+static void backoff(int attempt)
+{
+    int64_t ms = (int64_t)PS_RETRY_BACKOFF_MS << (attempt < 4 ? attempt : 4);
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void fault_point(struct pipeline *pl, enum ps_pipeline_point point)
+{
+    if (pl->opt->fault_hook) {
+        pl->opt->fault_hook(pl->opt->fault_opaque, point, pl->batch_no);
+    }
+}
+
+/* Seeks the consumer back to the committed offsets, retrying transient
+ * failures: carrying on past a failed rewind would skip the aborted input. */
+static ps_err_t rewind_consumer(struct pipeline *pl, struct ps_error *err)
+{
+    ps_err_t rc = PS_OK;
+    for (int attempt = 0; attempt < PS_REWIND_RETRIES; attempt++) {
+        rc = ps_kafka_consumer_rewind(pl->consumer, err);
+        if (rc == PS_OK || rc == PS_ERR_KAFKA_FATAL) {
+            break;
+        }
+        backoff(attempt);
+    }
+    return rc;
+}
+
+/* After a commit or abort timed out (or kept failing) the outcome is unknown
+ * here, and librdkafka 2.0.2 may not find its coordinator again (its
+ * CHANGELOG, #4970). A new producer with the same transactional.id runs
+ * init_transactions, which makes the broker finish the old transaction
+ * either way; after that the committed offsets are the truth, so the
+ * consumer is rewound to them. */
+static ps_err_t restart_producer(struct pipeline *pl, struct ps_error *err)
+{
+    const struct ps_pipeline_options *opt = pl->opt;
+    pl->stats->producer_restarts++;
+    PS_WARN("pipeline", "producer_restart",
+            "transaction outcome undecided, recreating the producer: %s", err ? err->msg : "");
+    ps_engine_worker_escrow_reset(pl->worker);
+    ps_kafka_producer_purge(pl->producer);
+    ps_kafka_producer_destroy(pl->producer);
+    pl->producer = NULL;
+    ps_err_t rc = ps_kafka_producer_new(opt->bootstraps, opt->transactional_id, opt->props,
+                                        opt->prop_count, &pl->producer, err);
+    for (int attempt = 0; rc == PS_OK; attempt++) {
+        rc = ps_kafka_producer_init_transactions(pl->producer, call_timeout(pl), err);
+        if ((rc != PS_ERR_KAFKA_RETRIABLE && rc != PS_ERR_TIMEOUT) ||
+            attempt + 1 >= PS_COMMIT_RETRIES || stopping(pl)) {
+            break;
+        }
+        backoff(attempt);
+    }
+    return rc == PS_OK ? rewind_consumer(pl, err) : rc;
+}
+
 static ps_err_t commit_batch(struct pipeline *pl, const struct ps_kafka_batch *batch,
                              struct ps_error *err)
 {
-    if (!pl->transactional) {
-        ps_err_t rc = ps_kafka_producer_flush(pl->producer, PS_TXN_TIMEOUT_MS, err);
-        return rc == PS_OK ? ps_kafka_consumer_commit(pl->consumer, batch, err) : rc;
-    }
-    ps_err_t rc = PS_ERR_KAFKA_RETRIABLE;
-    for (int attempt = 0; attempt < PS_COMMIT_RETRIES && rc == PS_ERR_KAFKA_RETRIABLE; attempt++) {
-        rc = ps_kafka_producer_commit(pl->producer, pl->consumer, batch, PS_TXN_TIMEOUT_MS, err);
-        if (rc == PS_ERR_KAFKA_RETRIABLE) {
-            PS_WARN("pipeline", "commit_retry", "transaction commit will be retried: %s",
-                    err ? err->msg : "");
+    ps_err_t rc = PS_OK;
+    for (int attempt = 0;; attempt++) {
+        /* Partitions taken away without a revoke may already be processed by
+         * their new owner: this batch's work for them must not commit. */
+        if (ps_kafka_consumer_assignment_lost(pl->consumer)) {
+            return ps_error_set(err, PS_ERR_KAFKA_ABORTABLE,
+                                "partitions were lost while the batch was open");
         }
+        rc = ps_kafka_producer_commit(pl->producer, pl->consumer, batch, call_timeout(pl), err);
+        if (rc != PS_ERR_KAFKA_RETRIABLE || attempt + 1 >= PS_COMMIT_RETRIES) {
+            break;
+        }
+        pl->stats->commit_retries++;
+        PS_WARN("pipeline", "commit_retry", "transaction commit will be retried: %s",
+                err ? err->msg : "");
+        backoff(attempt);
     }
-    return rc;
+    /* Still retriable after the retries: undecided, like a timeout. */
+    return rc == PS_ERR_KAFKA_RETRIABLE ? PS_ERR_TIMEOUT : rc;
 }
 
 /* An abortable error: abort, rewind to the committed offsets, carry on. */
@@ -244,17 +355,130 @@ static ps_err_t abort_batch(struct pipeline *pl, struct ps_error *err)
             err ? err->msg : "");
     /* The aborted escrow records never became visible: seal them again. */
     ps_engine_worker_escrow_reset(pl->worker);
-    ps_err_t rc = ps_kafka_producer_abort(pl->producer, PS_TXN_TIMEOUT_MS, err);
+    ps_err_t rc = PS_OK;
+    for (int attempt = 0;; attempt++) {
+        rc = ps_kafka_producer_abort(pl->producer, call_timeout(pl), err);
+        if (rc != PS_ERR_KAFKA_RETRIABLE || attempt + 1 >= PS_COMMIT_RETRIES) {
+            break;
+        }
+        backoff(attempt);
+    }
+    if (rc == PS_ERR_KAFKA_RETRIABLE || rc == PS_ERR_TIMEOUT) {
+        return restart_producer(pl, err);
+    }
+    return rc == PS_OK ? rewind_consumer(pl, err) : rc;
+}
+
+/* At-least-once: a delivery failed, so nothing from that batch on may be
+ * committed. Forget the pending batches and read from the committed offsets
+ * again (their outputs that did arrive are duplicated, nothing is lost). */
+static ps_err_t rewind_at_least_once(struct pipeline *pl, struct ps_error *err)
+{
+    pl->stats->aborted++;
+    PS_WARN("pipeline", "delivery_rewind", "a delivery failed, rewinding: %s",
+            err ? err->msg : "");
+    ps_engine_worker_escrow_reset(pl->worker);
+    ps_kafka_producer_epochs_discard(pl->producer);
+    return rewind_consumer(pl, err);
+}
+
+/* Revoke hook (inside poll_batch): in at-least-once mode, commit what is
+ * acknowledged while the partitions are still ours; lost partitions may
+ * already be someone else's, so their pending batches are forgotten. No
+ * transaction is ever open here: a batch commits before the next poll. */
+static void on_revoke(void *opaque, int lost)
+{
+    struct pipeline *pl = opaque;
+    if (pl->transactional || !pl->producer) {
+        return;
+    }
+    if (lost) {
+        ps_kafka_producer_epochs_discard(pl->producer);
+        return;
+    }
+    struct ps_error err = {0};
+    /* A failure stays pending in the producer and makes the loop rewind
+     * before it processes anything else. */
+    if (ps_kafka_producer_settle(pl->producer, call_timeout(pl), 1, &err) != PS_OK) {
+        PS_WARN("pipeline", "revoke_settle", "on revoke: %s", err.msg);
+    }
+}
+
+static ps_err_t run_batch_at_least_once(struct pipeline *pl, struct ps_kafka_batch *batch,
+                                        struct ps_error *err)
+{
+    ps_err_t rc = ps_kafka_producer_epoch_open(pl->producer, err);
+    for (size_t i = 0; rc == PS_OK && i < ps_kafka_batch_count(batch); i++) {
+        rc = process_message(pl, ps_kafka_batch_message(batch, i), err);
+    }
     if (rc == PS_OK) {
-        rc = ps_kafka_consumer_rewind(pl->consumer, err);
+        fault_point(pl, PS_PIPELINE_BATCH_PRODUCED);
+        rc = ps_kafka_producer_epoch_seal(pl->producer, pl->consumer, batch, call_timeout(pl),
+                                          err);
+    }
+    /* Too many batches unacknowledged: the broker is slow or away. Deliveries
+     * end in success or, after message.timeout.ms, failure; wait for either. */
+    while (rc == PS_ERR_TIMEOUT && !stopping(pl)) {
+        rc = ps_kafka_producer_settle(pl->producer, 1000, 0, err);
+        if (rc == PS_OK && ps_kafka_producer_epochs_pending(pl->producer) >= PS_KAFKA_EPOCHS_MAX) {
+            rc = PS_ERR_TIMEOUT;
+        }
+    }
+    if (rc == PS_OK || rc == PS_ERR_TIMEOUT) {
+        pl->stats->transactions++;
+        fault_point(pl, PS_PIPELINE_BATCH_SETTLED);
+        return PS_OK;
+    }
+    if (rc == PS_ERR_KAFKA_ABORTABLE) {
+        return rewind_at_least_once(pl, err);
     }
     return rc;
+}
+
+/* Between batches: a new keyring view, if one was asked for (SIGHUP) or the
+ * file changed. The worker moves to the new engine only here, so a batch
+ * always uses one view; a keyring that does not load leaves the old view. */
+static void maybe_reload(struct pipeline *pl)
+{
+    const struct ps_pipeline_reload *r = &pl->opt->reload;
+    int64_t now = ps_time_mono_ms();
+    int asked = r->requested && *r->requested;
+    if (!r->fn || (!asked && now - pl->reload_checked < PS_RELOAD_CHECK_MS)) {
+        return;
+    }
+    pl->reload_checked = now;
+    if (!asked && !(r->changed && r->changed(r->opaque))) {
+        return;
+    }
+    if (r->requested) {
+        *r->requested = 0;
+    }
+    const struct ps_engine *engine = NULL;
+    struct ps_engine_worker *worker = NULL;
+    struct ps_error err = {0};
+    if (r->fn(r->opaque, &engine, &err) != PS_OK ||
+        ps_engine_worker_new(engine, &pl->opt->limits, &worker, &err) != PS_OK) {
+        char line[PS_ERROR_MSG_MAX + PS_ERROR_FILE_MAX + 32];
+        ps_error_format(&err, line, sizeof(line));
+        PS_ERROR("pipeline", "keyring_reload_failed",
+                 "the keyring was not reloaded, the running one stays in use: %s", line);
+        return;
+    }
+    ps_engine_worker_destroy(pl->worker);
+    pl->worker = worker;
+    pl->engine = engine;
+    if (r->release) {
+        r->release(r->opaque);
+    }
+    pl->stats->keyring_reloads++;
+    PS_INFO("pipeline", "keyring_reloaded", "keyring reloaded; new events use the new view");
 }
 
 /* Between batches: take in live opt-out updates and judge the state's age. */
 static void refresh_optout(struct pipeline *pl)
 {
     const struct ps_pipeline_options *opt = pl->opt;
+    maybe_reload(pl);
     if (!opt->optout) {
         ps_engine_worker_set_optout(pl->worker, NULL, 0);
         return;
@@ -280,21 +504,52 @@ static void refresh_optout(struct pipeline *pl)
 static ps_err_t run_batch(struct pipeline *pl, struct ps_kafka_batch *batch, struct ps_error *err)
 {
     refresh_optout(pl);
-    ps_err_t rc = pl->transactional ? ps_kafka_producer_begin(pl->producer, err) : PS_OK;
+    pl->batch_no++;
+    if (!pl->transactional) {
+        return run_batch_at_least_once(pl, batch, err);
+    }
+    ps_err_t rc = ps_kafka_producer_begin(pl->producer, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
     for (size_t i = 0; rc == PS_OK && i < ps_kafka_batch_count(batch); i++) {
         rc = process_message(pl, ps_kafka_batch_message(batch, i), err);
     }
     if (rc == PS_OK) {
+        fault_point(pl, PS_PIPELINE_BATCH_PRODUCED);
         rc = commit_batch(pl, batch, err);
     }
     if (rc == PS_OK) {
         pl->stats->transactions++;
+        fault_point(pl, PS_PIPELINE_BATCH_SETTLED);
         return PS_OK;
     }
-    if (rc == PS_ERR_KAFKA_ABORTABLE && pl->transactional) {
+    switch (rc) {
+    case PS_ERR_KAFKA_FATAL:
+        /* The producer is unusable (fenced: another instance owns the
+         * transactional.id now); nothing of this batch commits. */
+        return rc;
+    case PS_ERR_KAFKA_ABORTABLE:
         return abort_batch(pl, err);
+    case PS_ERR_TIMEOUT:
+        if (stopping(pl)) {
+            /* No time left to recreate: the next init_transactions with this
+             * transactional.id settles it, and the input is read again. */
+            PS_WARN("pipeline", "shutdown_undecided",
+                    "stopping with the last transaction undecided: %s", err ? err->msg : "");
+            return PS_OK;
+        }
+        return restart_producer(pl, err);
+    default: {
+        /* Not a Kafka error (out of memory, ...): never leave the transaction
+         * open behind us; the error still ends the loop. */
+        struct ps_error abort_err = {0};
+        if (ps_kafka_producer_abort(pl->producer, call_timeout(pl), &abort_err) != PS_OK) {
+            PS_WARN("pipeline", "abort_failed", "abort after an error: %s", abort_err.msg);
+        }
+        return rc;
     }
-    return rc;
+    }
 }
 
 static ps_err_t open_clients(struct pipeline *pl, struct ps_error *err)
@@ -310,7 +565,10 @@ static ps_err_t open_clients(struct pipeline *pl, struct ps_error *err)
                                    opt->prop_count, &pl->producer, err);
     }
     if (rc == PS_OK && pl->transactional) {
-        rc = ps_kafka_producer_init_transactions(pl->producer, PS_TXN_TIMEOUT_MS, err);
+        rc = ps_kafka_producer_init_transactions(pl->producer, call_timeout(pl), err);
+    }
+    if (rc == PS_OK) {
+        ps_kafka_consumer_on_revoke(pl->consumer, on_revoke, pl);
     }
     if (rc == PS_OK) {
         rc = ps_engine_worker_new(pl->engine, &opt->limits, &pl->worker, err);
@@ -351,6 +609,17 @@ ps_err_t ps_pipeline_run(const struct ps_engine *engine, const struct ps_pipelin
         struct ps_kafka_batch *batch = NULL;
         rc = ps_kafka_consumer_poll_batch(pl.consumer, opt->batch_max_events,
                                           opt->transaction_interval_ms, &batch, err);
+        /* At-least-once: commit what was acknowledged meanwhile; after a
+         * failed delivery the batch just polled lies beyond input that must
+         * be read again, so it is dropped and the consumer rewound. */
+        if (rc == PS_OK && !pl.transactional) {
+            rc = ps_kafka_producer_settle(pl.producer, 0, 0, err);
+            if (rc == PS_ERR_KAFKA_ABORTABLE) {
+                ps_kafka_batch_destroy(batch);
+                batch = NULL;
+                rc = rewind_at_least_once(&pl, err);
+            }
+        }
         if (rc == PS_OK && ps_kafka_batch_count(batch) > 0) {
             rc = run_batch(&pl, batch, err);
             idle_since = ps_time_mono_ms();
@@ -358,6 +627,23 @@ ps_err_t ps_pipeline_run(const struct ps_engine *engine, const struct ps_pipelin
             idle_since = ps_time_mono_ms(); /* idle time counts from the first assignment */
         }
         ps_kafka_batch_destroy(batch);
+    }
+    stopping(&pl);
+    if (pl.consumer) {
+        /* The final revoke (consumer close) must not reach a producer that
+         * is gone by then. */
+        ps_kafka_consumer_on_revoke(pl.consumer, NULL, NULL);
+    }
+    if (rc == PS_OK && !pl.transactional && pl.producer) {
+        /* Commit what is acknowledged; anything else is read again later. */
+        struct ps_error settle_err = {0};
+        if (ps_kafka_producer_settle(pl.producer, call_timeout(&pl), 1, &settle_err) != PS_OK) {
+            PS_WARN("pipeline", "shutdown_settle", "at stop: %s", settle_err.msg);
+        }
+    }
+    if (pl.stop_deadline && ps_time_mono_ms() >= pl.stop_deadline) {
+        /* Out of grace: drop what is queued rather than wait for it. */
+        ps_kafka_producer_purge(pl.producer);
     }
     if (rc == PS_OK) {
         PS_INFO("pipeline", "stopped", "consumed %" PRIu64 " events in %" PRIu64

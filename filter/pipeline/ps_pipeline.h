@@ -14,12 +14,23 @@
  * Between batches the opt-out feed is polled and the state's freshness
  * judged: stale state withholds from the destinations it applies to, with an
  * alarm log line when it turns stale and when it recovers.
- * Errors: a retriable commit is retried; an abortable error aborts the
- * transaction and rewinds the consumer to its committed offsets; a fatal error
- * ends the loop with PS_ERR_KAFKA_FATAL for the process to exit non-zero.
+ * Errors (librdkafka's classes, docs/DELIVERY.md): a retriable commit error is
+ * retried with back-off, a bounded number of times; an abortable error aborts
+ * the transaction and rewinds the consumer to its committed offsets; a commit
+ * or abort that times out leaves the transaction undecided, so the producer
+ * is destroyed and recreated (init_transactions settles the old transaction)
+ * and the consumer rewound; a fatal error (fencing included) ends the loop
+ * with PS_ERR_KAFKA_FATAL for the process to exit non-zero. A transaction is
+ * never begun while the previous one is undecided. Partitions lost while a
+ * batch is open abort it.
  *
- * In at-least-once mode (no transactions) the producer is idempotent and the
- * batch's offsets are committed after every output was acknowledged.
+ * In at-least-once mode (no transactions) the producer is idempotent and
+ * nothing waits per batch: a batch's offsets are committed asynchronously
+ * once its outputs and those of every earlier batch are acknowledged; a
+ * failed delivery rewinds the consumer (duplicates, never loss).
+ *
+ * Stop (*stop, from SIGTERM/SIGINT): the open batch is finished (committed)
+ * or aborted within shutdown_grace_ms, then the group is left.
  */
 #ifndef PS_PIPELINE_H
 #define PS_PIPELINE_H
@@ -36,6 +47,24 @@
 #include "ps_optout_feed.h"
 
 #define PS_PIPELINE_MAX_DESTINATIONS 64
+
+/* Keyring reload between batches (a batch uses one keyring view): on
+ * *requested (SIGHUP) or when changed() says the file changed (checked every
+ * few seconds), fn builds a new engine; the pipeline moves its worker to it and
+ * calls release() to free the old one. */
+struct ps_pipeline_reload {
+    volatile sig_atomic_t *requested;     /* set by SIGHUP; cleared when served */
+    void *opaque;
+    ps_err_t (*fn)(void *opaque, const struct ps_engine **engine_p, struct ps_error *err);
+    int (*changed)(void *opaque);
+    void (*release)(void *opaque);
+};
+
+/* Points of a batch's life at which a test may inject a fault. */
+enum ps_pipeline_point {
+    PS_PIPELINE_BATCH_PRODUCED = 1, /* every output sent, transaction not yet committed */
+    PS_PIPELINE_BATCH_SETTLED       /* committed (or, at-least-once, sealed) */
+};
 
 struct ps_pipeline_options {
     const char *bootstraps;
@@ -55,6 +84,15 @@ struct ps_pipeline_options {
     int transaction_interval_ms;
     int idle_exit_ms;                      /* > 0: return after this long with no input */
     const volatile sig_atomic_t *stop;     /* set by a signal handler to stop */
+    int shutdown_grace_ms;                 /* once *stop is set: finish or abort the open
+                                            * batch and leave within this (0: 30 s) */
+    int commit_timeout_ms;                 /* one commit or abort attempt (0: 30 s); after
+                                            * a timeout the producer is recreated */
+    /* Tests only (tests/fault): called at fixed points of every batch so a fault
+     * can be injected at an exact moment. NULL in production. */
+    void (*fault_hook)(void *opaque, enum ps_pipeline_point point, uint64_t batch);
+    void *fault_opaque;
+    struct ps_pipeline_reload reload;      /* fn NULL: no reloading */
     struct ps_codec_limits limits;
 };
 
@@ -62,13 +100,16 @@ struct ps_pipeline_stats {
     uint64_t consumed;
     uint64_t dead_lettered;
     uint64_t dead_lettered_by_reason[64];   /* indexed by ps_err_t */
-    uint64_t transactions;
-    uint64_t aborted;
+    uint64_t transactions;                  /* committed batches (at-least-once: sealed) */
+    uint64_t aborted;                       /* aborted batches (at-least-once: rewinds) */
+    uint64_t commit_retries;                /* retriable commit errors retried */
+    uint64_t producer_restarts;             /* producers recreated after a timeout */
     uint64_t disclosed[PS_PIPELINE_MAX_DESTINATIONS];
     uint64_t withheld[PS_PIPELINE_MAX_DESTINATIONS];
     uint64_t withheld_by_reason[PS_PIPELINE_MAX_DESTINATIONS][64]; /* by ps_err_t */
     uint64_t audited;
     uint64_t escrowed;
+    uint64_t keyring_reloads;
 };
 
 /* Runs until stopped, idle, or a fatal error. Stats are added to *stats. */

@@ -140,6 +140,74 @@ ps_err_t ps_runtime_optout_catch_up(struct ps_runtime *rt, const char *bootstrap
     return rc;
 }
 
+static int64_t file_mtime_ns(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        return -1;
+    }
+    return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+int ps_runtime_keyring_changed(const struct ps_runtime *rt)
+{
+    int64_t now = file_mtime_ns(rt->conf->keyring_file);
+    return now >= 0 && now != rt->keyring_mtime_ns;
+}
+
+ps_err_t ps_runtime_reload_keyring(struct ps_runtime *rt, struct ps_error *err)
+{
+    struct ps_keyring *kr = NULL;
+    struct ps_engine *engine = NULL;
+    int64_t mtime = file_mtime_ns(rt->conf->keyring_file);
+    ps_err_t rc = ps_runtime_load_keyring(rt->conf, &kr, err);
+    if (rc == PS_OK) {
+        rc = ps_engine_new(rt->policy, rt->policy_hash, rt->reg, kr, &engine, err);
+    }
+    if (rc != PS_OK) {
+        ps_keyring_destroy(kr);
+        /* Remember this file so a broken one is not retried every tick. */
+        rt->keyring_mtime_ns = mtime;
+        return rc;
+    }
+    ps_runtime_release_old(rt);
+    rt->old_kr = rt->kr;
+    rt->old_engine = rt->engine;
+    rt->kr = kr;
+    rt->engine = engine;
+    rt->keyring_mtime_ns = mtime;
+    return PS_OK;
+}
+
+void ps_runtime_release_old(struct ps_runtime *rt)
+{
+    ps_engine_destroy(rt->old_engine);
+    ps_keyring_destroy(rt->old_kr);
+    rt->old_engine = NULL;
+    rt->old_kr = NULL;
+}
+
+ps_err_t ps_runtime_reload_hook(void *opaque, const struct ps_engine **engine_p,
+                                struct ps_error *err)
+{
+    struct ps_runtime *rt = opaque;
+    ps_err_t rc = ps_runtime_reload_keyring(rt, err);
+    if (rc == PS_OK) {
+        *engine_p = rt->engine;
+    }
+    return rc;
+}
+
+int ps_runtime_changed_hook(void *opaque)
+{
+    return ps_runtime_keyring_changed(opaque);
+}
+
+void ps_runtime_release_hook(void *opaque)
+{
+    ps_runtime_release_old(opaque);
+}
+
 static ps_err_t build(struct ps_runtime *rt, struct ps_error *err)
 {
     struct ps_config *conf = rt->conf;
@@ -170,6 +238,7 @@ static ps_err_t build(struct ps_runtime *rt, struct ps_error *err)
         rc = ps_digest_file_hex(conf->policy_file, rt->policy_hash, err);
     }
     if (rc == PS_OK) {
+        rt->keyring_mtime_ns = file_mtime_ns(conf->keyring_file);
         rc = ps_runtime_load_keyring(conf, &rt->kr, err);
     }
     if (rc == PS_OK) {
@@ -225,6 +294,10 @@ void ps_runtime_pipeline_options(const struct ps_runtime *rt, struct ps_pipeline
     opt->transaction_interval_ms = (int)conf->delivery.transaction_interval_ms;
     opt->limits = rt->limits;
     opt->audit_topic = conf->audit_topic;
+    opt->reload.opaque = (void *)rt;
+    opt->reload.fn = ps_runtime_reload_hook;
+    opt->reload.changed = ps_runtime_changed_hook;
+    opt->reload.release = ps_runtime_release_hook;
     opt->escrow_topic = conf->escrow_topic;
     opt->optout = rt->optout;
     opt->optout_feed = rt->optout_feed;
@@ -237,6 +310,7 @@ void ps_runtime_close(struct ps_runtime *rt)
         return;
     }
     free(rt->props);
+    ps_runtime_release_old(rt);
     ps_optout_feed_destroy(rt->optout_feed);
     ps_optout_destroy(rt->optout);
     ps_engine_destroy(rt->engine);

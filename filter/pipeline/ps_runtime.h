@@ -27,6 +27,9 @@ struct ps_runtime {
     struct ps_policy_doc *policy;    /* owned */
     struct ps_keyring *kr;           /* owned */
     struct ps_engine *engine;        /* owned */
+    struct ps_keyring *old_kr;       /* owned: the view before a reload, until released */
+    struct ps_engine *old_engine;    /* owned likewise */
+    int64_t keyring_mtime_ns;        /* of the keyring file when last loaded */
     struct ps_codec_limits limits;
     struct ps_optout *optout;        /* owned; NULL when no opt_out section */
     struct ps_optout_feed *optout_feed; /* owned; NULL without opt_out.topic */
@@ -62,6 +65,22 @@ ps_err_t ps_runtime_load_optout(struct ps_runtime *rt, struct ps_error *err);
  * consumes no input before this succeeded. PS_OK when there is no topic. */
 ps_err_t ps_runtime_optout_catch_up(struct ps_runtime *rt, const char *bootstraps, int timeout_ms,
                                     struct ps_error *err);
+
+/* Reloads the keyring file and builds a new engine on it; the old ones are
+ * kept (old_kr, old_engine) until ps_runtime_release_old, because the
+ * pipeline's worker still uses them until the batch boundary. On failure
+ * nothing changes and the running view stays (a bad new file is logged, not
+ * fatal). */
+ps_err_t ps_runtime_reload_keyring(struct ps_runtime *rt, struct ps_error *err);
+void ps_runtime_release_old(struct ps_runtime *rt);
+/* 1 when the keyring file changed on disk since it was loaded. */
+int ps_runtime_keyring_changed(const struct ps_runtime *rt);
+
+/* The pipeline's reload hook for this runtime (ps_pipeline.h). */
+ps_err_t ps_runtime_reload_hook(void *opaque, const struct ps_engine **engine_p,
+                                struct ps_error *err);
+int ps_runtime_changed_hook(void *opaque);
+void ps_runtime_release_hook(void *opaque);
 
 /* Fills the pipeline options the configuration gives (bootstraps, group,
  * transactional id unless at-least-once, properties, topics, dead-letter

@@ -8,6 +8,7 @@
 #include "ps_buf.h"
 #include "ps_escrow.h"
 #include "ps_frame.h"
+#include "ps_nhs.h"
 #include "ps_policy.h"
 #include "ps_pseudonym.h"
 #include "ps_transform.h"
@@ -326,8 +327,8 @@ void ps_engine_worker_escrow_reset(struct ps_engine_worker *worker)
 
 /* Seals the identifier behind a new token, once per (domain, token) this
  * worker has seen: a sealed box costs as much as some two hundred tokens. */
-static ps_err_t escrow_token(struct map_ctx *ctx, const char *domain, const char *token,
-                             const struct ps_scalar *in, struct ps_error *err)
+static ps_err_t escrow_token(struct map_ctx *ctx, const char *domain, const char *kind,
+                             const char *token, const struct ps_scalar *in, struct ps_error *err)
 {
     struct ps_engine_worker *w = ctx->worker;
     if (ps_escrow_cache_contains(w->escrow_cache, domain, token)) {
@@ -338,7 +339,16 @@ static ps_err_t escrow_token(struct map_ctx *ctx, const char *domain, const char
                             ENGINE_ESCROW_MAX);
     }
     size_t e = w->escrow_count;
-    ps_err_t rc = ps_escrow_seal(ctx->escrow, in->s, in->len, &w->escrow_bufs[e], err);
+    /* An NHS number is sealed as its ten digits, the form it was tokenised in. */
+    char digits[PS_NHS_DIGITS + 1];
+    const char *value = in->s;
+    size_t len = in->len;
+    if (strcmp(kind, "nhs_number") == 0 && ps_nhs_normalise(in->s, in->len, digits, err) == PS_OK) {
+        value = digits;
+        len = PS_NHS_DIGITS;
+    }
+    ps_err_t rc = ps_escrow_seal(ctx->escrow, value, len, &w->escrow_bufs[e], err);
+    memset(digits, 0, sizeof(digits));
     if (rc != PS_OK) {
         return rc;
     }
@@ -444,8 +454,8 @@ static ps_err_t map_leaf(void *opaque, int index, const struct ps_scalar *in,
             rc = ps_pseudonymise(ctx->pseudonymiser, ctx->event_ms, pn->kind, in->s, in->len,
                                  ctx->text, &ctx->key_id, err);
             if (rc == PS_OK && ctx->escrow) {
-                rc = escrow_token(ctx, ps_pseudonymiser_domain(ctx->pseudonymiser), ctx->text, in,
-                                  err);
+                rc = escrow_token(ctx, ps_pseudonymiser_domain(ctx->pseudonymiser), pn->kind,
+                                  ctx->text, in, err);
             }
             out->kind = PS_SCALAR_STRING;
             out->s = ctx->text;

@@ -10,7 +10,8 @@ ps_setup() {
     "$PS_BIN" broker --topic hospital.events:12 --topic ward.dashboard:6 \
         --topic commissioning.events:6 --topic research.events:6 \
         --topic pseudostream.dead-letter:6 --topic pseudostream.audit:6 \
-        --topic pseudostream.opt-out:1 --bootstrap-file "$PS_TMP/bootstrap" \
+        --topic pseudostream.opt-out:1 --topic pseudostream.escrow:6 \
+        --topic case-finding.events:6 --bootstrap-file "$PS_TMP/bootstrap" \
         > "$PS_TMP/broker.out" 2> "$PS_TMP/broker.log" &
     PS_BROKER_PID=$!
     for _ in $(seq 1 100); do
