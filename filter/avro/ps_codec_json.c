@@ -174,7 +174,11 @@ static json_t *codec_json_from_value(const struct ps_schema *schema, int node,
 
 ps_err_t ps_event_to_json(const struct ps_event *ev, struct ps_buf *out, struct ps_error *err)
 {
-    avro_value_t root = ev->value;
+    avro_value_t *value = ps_event_avro(ev);
+    if (!value) {
+        return ps_error_set(err, PS_ERR_DECODE, "Avro C refused the datum");
+    }
+    avro_value_t root = *value;
     json_t *j = codec_json_from_value(ev->schema, 0, &root, 0);
     if (!j) {
         /* jansson refuses strings that are not UTF-8; so do we. */

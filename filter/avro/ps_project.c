@@ -34,6 +34,7 @@ struct ps_projection {
     const struct ps_schema *in;
     struct ps_schema *out;
     struct proj_node *nodes;
+    int mapped;        /* some node is MAP: apply needs a map function */
 };
 
 struct proj_named {
@@ -117,6 +118,7 @@ static ps_err_t proj_plan(struct ps_projection *proj, const struct ps_project_fi
         const struct ps_schema_node *n = &in->nodes[k];
         pn->op = spec[k].op;
         pn->out_type = spec[k].out_type;
+        proj->mapped = proj->mapped || pn->op == PS_PROJECT_MAP;
         pn->whole_keep = pn->op == PS_PROJECT_KEEP;
         pn->kept = malloc((size_t)(n->child_count ? n->child_count : 1) * sizeof(int));
         if (!pn->kept) {
@@ -703,24 +705,136 @@ static ps_err_t proj_apply_node(struct apply_ctx *ac, int node, avro_value_t *va
     return proj_apply_children(ac, node, value);
 }
 
-ps_err_t ps_projection_apply(const struct ps_projection *proj, const struct ps_event *ev,
-                             ps_project_map_fn fn, void *opaque, struct ps_buf *out,
-                             struct ps_error *err)
+/* ---- the tape path: the input's own bytes ---------------------------------
+ * For a fast event (ps_avro_internal.h) the encoding of every node is at
+ * hand: a subtree kept whole is one copy of its bytes (they are canonical, so
+ * they are what writing the decoded value would give), a partly kept record
+ * or array writes its union index and item count and recurses, and a mapped
+ * leaf goes through the map function as before. */
+
+struct tape_ctx {
+    struct apply_ctx *ac;
+    const struct ps_event *ev;
+};
+
+static ps_err_t proj_tape_node(struct tape_ctx *tc, uint32_t idx);
+
+static ps_err_t proj_tape_map(struct tape_ctx *tc, const struct ps_tape_entry *e)
+{
+    struct apply_ctx *ac = tc->ac;
+    int node = e->node;
+    const struct ps_schema *in = ac->proj->in;
+    int nullable = in->nodes[node].nullable;
+    int null_branch = in->ext[node].null_branch;
+    struct ps_scalar sin;
+    struct ps_scalar sout = {.kind = PS_SCALAR_NULL};
+    ps_event_tape_scalar(tc->ev, e, &sin);
+    ps_err_t rc = ac->fn(ac->opaque, node, &sin, &sout, ac->err);
+    if (rc != PS_OK) {
+        return ps_error_prefix(ac->err, "field '%s'", in->nodes[node].path);
+    }
+    if (sout.kind == PS_SCALAR_NULL) {
+        return nullable ? ps_avro_write_long(ac->out, null_branch)
+                        : proj_apply_fail(ac, PS_ERR_TRANSFORM, node,
+                                          "the transformed value is null for a required field");
+    }
+    if (nullable) {
+        rc = ps_avro_write_long(ac->out, 1 - null_branch);
+    }
+    return rc == PS_OK ? proj_write_mapped(ac, node, &sout) : rc;
+}
+
+static ps_err_t proj_tape_children(struct tape_ctx *tc, uint32_t idx)
+{
+    struct apply_ctx *ac = tc->ac;
+    const struct ps_tape_entry *tape = tc->ev->tape;
+    const uint8_t *datum = tc->ev->datum;
+    int node = tape[idx].node;
+    const struct ps_schema *in = ac->proj->in;
+    const struct ps_schema_node *n = &in->nodes[node];
+    ps_err_t rc = PS_OK;
+    uint32_t c = idx + 1;
+    if (n->type == PS_TYPE_RECORD) {
+        /* Every field of a record has its entry, in field order. Neighbouring
+         * fields kept whole are neighbours in the input too: one copy each run. */
+        uint32_t run = 0, run_end = 0;
+        for (int k = 0; rc == PS_OK && k < n->child_count; k++) {
+            const struct proj_node *cn = &ac->proj->nodes[tape[c].node];
+            if (cn->whole_keep && cn->op == PS_PROJECT_KEEP) {
+                if (run_end != tape[c].pos) {
+                    rc = run_end > run ? ps_buf_append(ac->out, datum + run, run_end - run) : rc;
+                    run = tape[c].pos;
+                }
+                run_end = tape[c].end;
+            } else if (cn->op != PS_PROJECT_DROP) {
+                rc = run_end > run ? ps_buf_append(ac->out, datum + run, run_end - run) : rc;
+                run = run_end = 0;
+                rc = rc == PS_OK ? proj_tape_node(tc, c) : rc;
+            }
+            c = tape[c].skip;
+        }
+        if (rc == PS_OK && run_end > run) {
+            rc = ps_buf_append(ac->out, datum + run, run_end - run);
+        }
+        return rc;
+    }
+    uint32_t count = tape[idx].count;
+    rc = count ? ps_avro_write_long(ac->out, (int64_t)count) : PS_OK;
+    for (uint32_t i = 0; rc == PS_OK && i < count; i++) {
+        if (tape[c].key != tape[c].pos) {
+            rc = ps_buf_append(ac->out, datum + tape[c].key, tape[c].pos - tape[c].key);
+        }
+        rc = rc == PS_OK ? proj_tape_node(tc, c) : rc;
+        c = tape[c].skip;
+    }
+    return rc == PS_OK ? ps_avro_write_long(ac->out, 0) : rc;
+}
+
+static ps_err_t proj_tape_node(struct tape_ctx *tc, uint32_t idx)
+{
+    const struct ps_tape_entry *e = &tc->ev->tape[idx];
+    const struct proj_node *pn = &tc->ac->proj->nodes[e->node];
+    if (pn->op == PS_PROJECT_MAP) {
+        return proj_tape_map(tc, e);
+    }
+    if (pn->whole_keep) {
+        return ps_buf_append(tc->ac->out, tc->ev->datum + e->pos, e->end - e->pos);
+    }
+    if (e->val != e->pos) {
+        ps_err_t rc = ps_buf_append(tc->ac->out, tc->ev->datum + e->pos, e->val - e->pos);
+        if (rc != PS_OK || e->null) {
+            return rc;
+        }
+    } else if (e->null) {
+        return PS_OK;
+    }
+    return proj_tape_children(tc, idx);
+}
+
+static ps_err_t proj_apply_common(const struct ps_projection *proj, const struct ps_event *ev,
+                                  ps_project_map_fn fn, void *opaque, struct ps_buf *out,
+                                  int reference, struct ps_error *err)
 {
     if (ev->schema->serial != proj->in->serial) {
         return ps_error_set(err, PS_ERR_INVALID, "the event is not of the projection's schema");
     }
+    if (!fn && proj->mapped) {
+        return ps_error_set(err, PS_ERR_INVALID, "a mapped field needs a map function");
+    }
     struct apply_ctx ac = {.proj = proj, .fn = fn, .opaque = opaque, .out = out, .err = err};
     size_t mark = out->len;
-    avro_value_t root = ev->value;
-    if (!fn) {
-        for (size_t i = 0; i < proj->in->count; i++) {
-            if (proj->nodes[i].op == PS_PROJECT_MAP) {
-                return ps_error_set(err, PS_ERR_INVALID, "a mapped field needs a map function");
-            }
+    ps_err_t rc;
+    if (ev->fast && !reference) {
+        struct tape_ctx tc = {.ac = &ac, .ev = ev};
+        rc = proj_tape_node(&tc, 0);
+    } else {
+        avro_value_t *value = ps_event_avro(ev);
+        if (!value) {
+            return ps_error_set(err, PS_ERR_DECODE, "Avro C refused the datum");
         }
+        avro_value_t root = *value;
+        rc = proj_apply_node(&ac, 0, &root);
     }
-    ps_err_t rc = proj_apply_node(&ac, 0, &root);
     if (rc != PS_OK) {
         out->len = mark;
         if (rc == PS_ERR_LIMIT || rc == PS_ERR_NOMEM) {
@@ -728,4 +842,18 @@ ps_err_t ps_projection_apply(const struct ps_projection *proj, const struct ps_e
         }
     }
     return rc;
+}
+
+ps_err_t ps_projection_apply(const struct ps_projection *proj, const struct ps_event *ev,
+                             ps_project_map_fn fn, void *opaque, struct ps_buf *out,
+                             struct ps_error *err)
+{
+    return proj_apply_common(proj, ev, fn, opaque, out, 0, err);
+}
+
+ps_err_t ps_projection_apply_reference(const struct ps_projection *proj, const struct ps_event *ev,
+                                       ps_project_map_fn fn, void *opaque, struct ps_buf *out,
+                                       struct ps_error *err)
+{
+    return proj_apply_common(proj, ev, fn, opaque, out, 1, err);
 }

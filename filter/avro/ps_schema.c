@@ -550,6 +550,69 @@ static ps_err_t schema_parse_avro(struct ps_schema *schema, struct ps_error *err
     return PS_OK;
 }
 
+static avro_schema_t schema_resolve_link(avro_schema_t s)
+{
+    return s && is_avro_link(s) ? avro_schema_link_target(s) : s;
+}
+
+/* Binds node (whose field or item schema in Avro C is s) and its subtree;
+ * returns 0 where the two trees disagree. */
+static int schema_bind_node(struct ps_schema *schema, int node, avro_schema_t s)
+{
+    static const avro_type_t types[] = {
+        [PS_TYPE_NULL] = AVRO_NULL, [PS_TYPE_BOOLEAN] = AVRO_BOOLEAN,
+        [PS_TYPE_INT] = AVRO_INT32, [PS_TYPE_LONG] = AVRO_INT64, [PS_TYPE_FLOAT] = AVRO_FLOAT,
+        [PS_TYPE_DOUBLE] = AVRO_DOUBLE, [PS_TYPE_BYTES] = AVRO_BYTES,
+        [PS_TYPE_STRING] = AVRO_STRING, [PS_TYPE_ENUM] = AVRO_ENUM, [PS_TYPE_FIXED] = AVRO_FIXED,
+        [PS_TYPE_RECORD] = AVRO_RECORD, [PS_TYPE_ARRAY] = AVRO_ARRAY, [PS_TYPE_MAP] = AVRO_MAP,
+        [PS_TYPE_UNION] = AVRO_UNION};
+    const struct ps_schema_node *n = &schema->nodes[node];
+    struct ps_schema_node_ext *x = &schema->ext[node];
+    s = schema_resolve_link(s);
+    if (!s) {
+        return 0;
+    }
+    if (n->nullable) {
+        if (avro_typeof(s) != AVRO_UNION || avro_schema_union_size(s) != 2) {
+            return 0;
+        }
+        s = schema_resolve_link(avro_schema_union_branch(s, 1 - x->null_branch));
+    }
+    if (!s || (unsigned)n->type >= sizeof(types) / sizeof(types[0]) ||
+        avro_typeof(s) != types[n->type]) {
+        return 0;
+    }
+    x->avro = s;
+    switch (n->type) {
+    case PS_TYPE_RECORD:
+        if ((size_t)n->child_count != avro_schema_record_size(s)) {
+            return 0;
+        }
+        for (int c = 0; c < n->child_count; c++) {
+            if (!schema_bind_node(schema, x->children[c],
+                                  avro_schema_record_field_get_by_index(s, c))) {
+                return 0;
+            }
+        }
+        return 1;
+    case PS_TYPE_ARRAY:
+    case PS_TYPE_MAP: {
+        avro_schema_t item = n->type == PS_TYPE_MAP ? avro_schema_map_values(s)
+                                                    : avro_schema_array_items(s);
+        size_t min = ps_avro_min_size(item) + (n->type == PS_TYPE_MAP ? 1 : 0);
+        x->item_min = min ? min : 1;
+        return n->first_child >= 0 && schema_bind_node(schema, n->first_child, item);
+    }
+    default:
+        return n->child_count == 0;
+    }
+}
+
+void ps_schema_bind_avro(struct ps_schema *schema)
+{
+    schema->bound = schema->count > 0 && schema_bind_node(schema, 0, schema->avro);
+}
+
 ps_err_t ps_schema_load_json(const char *json, const char *origin,
                              const struct ps_schema_limits *limits,
                              struct ps_schema **schema_p, struct ps_error *err)
@@ -591,6 +654,7 @@ ps_err_t ps_schema_load_json(const char *json, const char *origin,
     if (rc != PS_OK) {
         goto cleanup;
     }
+    ps_schema_bind_avro(schema);
     rc = ps_fingerprint_schema(schema->json, &schema->fingerprint, err);
     if (rc != PS_OK) {
         ps_error_prefix(err, "%s", schema->origin);

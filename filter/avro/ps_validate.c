@@ -21,6 +21,10 @@ struct validate_ctx {
     const struct ps_codec_limits *limits;
     size_t items;
     struct ps_error *err;
+    const uint8_t *base;       /* start of the datum, for tape offsets */
+    struct ps_event *ev;       /* NULL: validate only, record nothing */
+    int canonical;             /* every varint shortest, every array one block */
+    size_t held;               /* bytes of string and bytes values so far (tape walk) */
 };
 
 static ps_err_t validate_fail(struct validate_ctx *vc, ps_err_t code, int at, const char *what)
@@ -31,6 +35,12 @@ static ps_err_t validate_fail(struct validate_ctx *vc, ps_err_t code, int at, co
 
 static ps_err_t validate_varint(struct validate_ctx *vc, int at, int64_t *v_p)
 {
+    /* Most lengths, indexes and small numbers fit one byte. */
+    if (vc->p < vc->end && !(*vc->p & 0x80)) {
+        uint8_t b = *vc->p++;
+        *v_p = (int64_t)(b >> 1) ^ -(int64_t)(b & 1);
+        return PS_OK;
+    }
     uint64_t acc = 0;
     for (int shift = 0; shift < 64; shift += 7) {
         if (vc->p >= vc->end) {
@@ -42,6 +52,11 @@ static ps_err_t validate_varint(struct validate_ctx *vc, int at, int64_t *v_p)
         }
         acc |= (uint64_t)(b & 0x7f) << shift;
         if (!(b & 0x80)) {
+            /* A trailing zero byte after the first is a longer encoding than
+             * needed: re-encoding would not give these bytes back. */
+            if (b == 0 && shift > 0) {
+                vc->canonical = 0;
+            }
             *v_p = (int64_t)(acc >> 1) ^ -(int64_t)(acc & 1);
             return PS_OK;
         }
@@ -107,6 +122,7 @@ static ps_err_t validate_blocks(struct validate_ctx *vc, avro_schema_t s, int is
     if (min == 0) {
         min = 1;
     }
+    int blocks = 0;
     for (;;) {
         int64_t count = 0;
         ps_err_t rc = validate_varint(vc, at, &count);
@@ -115,6 +131,12 @@ static ps_err_t validate_blocks(struct validate_ctx *vc, avro_schema_t s, int is
         }
         if (count == 0) {
             return PS_OK;
+        }
+        /* Avro C reads a map's duplicate keys into one entry and writes
+         * every array and map as one block: only a single plain block of an
+         * array comes back as it was. */
+        if (count < 0 || is_map || blocks++ > 0) {
+            vc->canonical = 0;
         }
         if (count < 0) {
             if (count == INT64_MIN) {
@@ -131,8 +153,11 @@ static ps_err_t validate_blocks(struct validate_ctx *vc, avro_schema_t s, int is
             }
         }
         if ((uint64_t)count > (uint64_t)(vc->end - vc->p) / min) {
+            /* Two messages, so that a dead-letter reader can tell a hostile
+             * count from a datum that ends inside its last item. */
             return validate_fail(vc, PS_ERR_DECODE, at,
-                                 "block count larger than the remaining bytes can hold");
+                                 count == 1 ? "array or map item beyond the end of the datum"
+                                            : "block count larger than the remaining bytes can hold");
         }
         if ((size_t)count > vc->limits->max_items - vc->items) {
             char what[96];
@@ -249,6 +274,276 @@ static ps_err_t validate_value(struct validate_ctx *vc, avro_schema_t s, int nod
     default:
         return validate_fail(vc, PS_ERR_DECODE, at, "unsupported Avro type");
     }
+}
+
+size_t ps_avro_min_size(avro_schema_t s)
+{
+    return validate_min_size(s, 0);
+}
+
+/* ---- the tape walk ---------------------------------------------------------
+ * Where a node of our tree exists, the walk follows the tree (its Avro C
+ * schema bound at load) instead of asking Avro C for every field, and records
+ * one tape entry per node occurrence. The checks and messages are those of
+ * the walk above; the contents of opaque unions still go through it. */
+
+static ps_err_t tape_push(struct validate_ctx *vc, int node, const uint8_t *key, uint32_t *idx_p)
+{
+    struct ps_event *ev = vc->ev;
+    if (ev->tape_count == ev->tape_cap) {
+        size_t cap = ev->tape_cap ? ev->tape_cap * 2 : 256;
+        cap = cap > ev->tape_max ? ev->tape_max : cap;
+        if (ev->tape_count >= cap) {
+            return ps_error_set(vc->err, PS_ERR_LIMIT, "decoding needs more memory than the "
+                                "limit (%zu bytes)", vc->limits->max_alloc_bytes);
+        }
+        struct ps_tape_entry *tape = realloc(ev->tape, cap * sizeof(*tape));
+        if (!tape) {
+            return ps_error_set(vc->err, PS_ERR_NOMEM, "out of memory decoding a datum");
+        }
+        ev->tape = tape;
+        ev->tape_cap = cap;
+    }
+    uint32_t idx = (uint32_t)ev->tape_count++;
+    struct ps_tape_entry *e = &ev->tape[idx];
+    uint32_t at = (uint32_t)(vc->p - vc->base);
+    e->node = node;
+    e->key = key ? (uint32_t)(key - vc->base) : at;
+    e->pos = at;
+    e->val = at;
+    e->end = at;
+    e->skip = idx + 1;
+    e->next_same = PS_TAPE_NONE;
+    e->count = 0;
+    e->null = 0;
+    if (ev->last[node] != PS_TAPE_NONE) {
+        ev->tape[ev->last[node]].next_same = idx;
+    } else {
+        ev->first[node] = idx;
+    }
+    ev->last[node] = idx;
+    *idx_p = idx;
+    return PS_OK;
+}
+
+static ps_err_t validate_node(struct validate_ctx *vc, int node, const uint8_t *key, int depth);
+
+static ps_err_t validate_node_blocks(struct validate_ctx *vc, int node, uint32_t idx, int depth)
+{
+    const struct ps_schema_node *n = &vc->schema->nodes[node];
+    int is_map = n->type == PS_TYPE_MAP;
+    int child = n->first_child;
+    size_t min = vc->schema->ext[node].item_min;
+    int blocks = 0;
+    uint32_t total = 0;
+    for (;;) {
+        int64_t count = 0;
+        ps_err_t rc = validate_varint(vc, node, &count);
+        if (rc != PS_OK) {
+            return rc;
+        }
+        if (count == 0) {
+            vc->ev->tape[idx].count = total;
+            return PS_OK;
+        }
+        if (count < 0 || is_map || blocks++ > 0) {
+            vc->canonical = 0;
+        }
+        if (count < 0) {
+            if (count == INT64_MIN) {
+                return validate_fail(vc, PS_ERR_DECODE, node, "invalid block count");
+            }
+            count = -count;
+            int64_t block_bytes = 0;
+            rc = validate_varint(vc, node, &block_bytes);
+            if (rc == PS_OK && (block_bytes < 0 || block_bytes > vc->end - vc->p)) {
+                rc = validate_fail(vc, PS_ERR_DECODE, node, "block size beyond the datum");
+            }
+            if (rc != PS_OK) {
+                return rc;
+            }
+        }
+        if ((uint64_t)count > (uint64_t)(vc->end - vc->p) / min) {
+            return validate_fail(vc, PS_ERR_DECODE, node,
+                                 count == 1 ? "array or map item beyond the end of the datum"
+                                            : "block count larger than the remaining bytes can hold");
+        }
+        if ((size_t)count > vc->limits->max_items - vc->items) {
+            char what[96];
+            snprintf(what, sizeof(what), "more array or map items than the limit (%zu)",
+                     vc->limits->max_items);
+            return validate_fail(vc, PS_ERR_LIMIT, node, what);
+        }
+        vc->items += (size_t)count;
+        total += (uint32_t)count;
+        for (int64_t i = 0; i < count; i++) {
+            const uint8_t *key = vc->p;
+            if (is_map) {
+                int64_t klen = 0;
+                rc = validate_varint(vc, node, &klen);
+                rc = rc == PS_OK ? validate_skip(vc, node, klen) : rc;
+            }
+            rc = rc == PS_OK ? validate_node(vc, child, is_map ? key : NULL, depth + 1) : rc;
+            if (rc != PS_OK) {
+                return rc;
+            }
+        }
+    }
+}
+
+/* The value of a node whose (non-null) type is a scalar, at vc->p. */
+static ps_err_t validate_node_scalar(struct validate_ctx *vc, int node, uint32_t idx, int depth)
+{
+    const struct ps_schema_node_ext *x = &vc->schema->ext[node];
+    int64_t v = 0;
+    ps_err_t rc = PS_OK;
+    switch (vc->schema->nodes[node].type) {
+    case PS_TYPE_NULL:
+        return PS_OK;
+    case PS_TYPE_BOOLEAN:
+        if (vc->p >= vc->end) {
+            return validate_fail(vc, PS_ERR_DECODE, node, "datum ends early");
+        }
+        if (*vc->p > 1) {
+            return validate_fail(vc, PS_ERR_DECODE, node, "boolean is neither 0 nor 1");
+        }
+        vc->p++;
+        return PS_OK;
+    case PS_TYPE_INT:
+        rc = validate_varint(vc, node, &v);
+        if (rc == PS_OK && (v < INT32_MIN || v > INT32_MAX)) {
+            rc = validate_fail(vc, PS_ERR_DECODE, node, "int out of range");
+        }
+        return rc;
+    case PS_TYPE_LONG:
+        return validate_varint(vc, node, &v);
+    case PS_TYPE_ENUM:
+        rc = validate_varint(vc, node, &v);
+        if (rc == PS_OK && (v < 0 || v >= avro_schema_enum_number_of_symbols(x->avro))) {
+            rc = validate_fail(vc, PS_ERR_DECODE, node, "enum index out of range");
+        }
+        return rc;
+    case PS_TYPE_FLOAT:
+        return validate_skip(vc, node, 4);
+    case PS_TYPE_DOUBLE:
+        return validate_skip(vc, node, 8);
+    case PS_TYPE_FIXED:
+        return validate_skip(vc, node, avro_schema_fixed_size(x->avro));
+    case PS_TYPE_STRING:
+    case PS_TYPE_BYTES:
+        rc = validate_varint(vc, node, &v);
+        rc = rc == PS_OK ? validate_skip(vc, node, v) : rc;
+        /* The cap on what decoding holds applies as it did to Avro C, which
+         * keeps every string and bytes value (and a NUL) in memory of its own. */
+        if (rc == PS_OK) {
+            vc->held += (size_t)v + 1;
+            if (vc->held > vc->limits->max_alloc_bytes) {
+                rc = ps_error_set(vc->err, PS_ERR_LIMIT, "decoding needs more memory than the "
+                                  "limit (%zu bytes)", vc->limits->max_alloc_bytes);
+            }
+        }
+        return rc;
+    case PS_TYPE_UNION:
+        /* An opaque union: no nodes below it, so Avro C's schema leads. */
+        rc = validate_varint(vc, node, &v);
+        if (rc != PS_OK) {
+            return rc;
+        }
+        if (v < 0 || (uint64_t)v >= avro_schema_union_size(x->avro)) {
+            return validate_fail(vc, PS_ERR_DECODE, node, "union branch out of range");
+        }
+        vc->ev->tape[idx].count = (uint32_t)v;
+        return validate_value(vc, avro_schema_union_branch(x->avro, (int)v), -1, node, depth);
+    default:
+        return validate_fail(vc, PS_ERR_DECODE, node, "unsupported Avro type");
+    }
+}
+
+static ps_err_t validate_node(struct validate_ctx *vc, int node, const uint8_t *key, int depth)
+{
+    if (depth > vc->limits->max_depth) {
+        char what[96];
+        snprintf(what, sizeof(what), "nesting deeper than the limit (%d)",
+                 vc->limits->max_depth);
+        return validate_fail(vc, PS_ERR_LIMIT, node, what);
+    }
+    const struct ps_schema_node *n = &vc->schema->nodes[node];
+    uint32_t idx = 0;
+    ps_err_t rc = tape_push(vc, node, key, &idx);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    if (n->nullable) {
+        int64_t branch = 0;
+        rc = validate_varint(vc, node, &branch);
+        if (rc != PS_OK) {
+            return rc;
+        }
+        if (branch < 0 || branch > 1) {
+            return validate_fail(vc, PS_ERR_DECODE, node, "union branch out of range");
+        }
+        if (branch == vc->schema->ext[node].null_branch) {
+            struct ps_tape_entry *e = &vc->ev->tape[idx];
+            e->null = 1;
+            e->val = e->end = (uint32_t)(vc->p - vc->base);
+            return PS_OK;
+        }
+        vc->ev->tape[idx].val = (uint32_t)(vc->p - vc->base);
+    }
+    if (n->type == PS_TYPE_RECORD) {
+        const int *children = vc->schema->ext[node].children;
+        for (int c = 0; rc == PS_OK && c < n->child_count; c++) {
+            rc = validate_node(vc, children[c], NULL, depth + 1);
+        }
+    } else if (n->type == PS_TYPE_ARRAY || n->type == PS_TYPE_MAP) {
+        rc = validate_node_blocks(vc, node, idx, depth);
+    } else {
+        rc = validate_node_scalar(vc, node, idx, depth);
+    }
+    if (rc == PS_OK) {
+        struct ps_tape_entry *e = &vc->ev->tape[idx];
+        e->end = (uint32_t)(vc->p - vc->base);
+        e->skip = (uint32_t)vc->ev->tape_count;
+    }
+    return rc;
+}
+
+ps_err_t ps_avro_validate_tape(const struct ps_schema *schema, struct ps_event *ev,
+                               const struct ps_codec_limits *limits, struct ps_error *err)
+{
+    ev->fast = 0;
+    ev->tape_count = 0;
+    if (!schema->bound || ev->len >= UINT32_MAX) {
+        return ps_avro_validate(schema, ev->datum, ev->len, limits, err);
+    }
+    if (ev->len > limits->max_message_bytes) {
+        return ps_error_set(err, PS_ERR_LIMIT, "datum larger than the limit (%zu bytes)",
+                            limits->max_message_bytes);
+    }
+    for (size_t i = 0; i < schema->count; i++) {
+        ev->first[i] = PS_TAPE_NONE;
+        ev->last[i] = PS_TAPE_NONE;
+    }
+    static const uint8_t nothing[1];
+    const uint8_t *p = ev->datum ? ev->datum : nothing;
+    struct validate_ctx vc = {
+        .schema = schema,
+        .p = p,
+        .end = p + (ev->datum ? ev->len : 0),
+        .limits = limits,
+        .items = 0,
+        .err = err,
+        .base = p,
+        .ev = ev,
+        .canonical = 1,
+    };
+    ps_err_t rc = validate_node(&vc, 0, NULL, 0);
+    if (rc == PS_OK && vc.p != vc.end) {
+        rc = ps_error_set(err, PS_ERR_DECODE, "%zu trailing bytes after the record",
+                          (size_t)(vc.end - vc.p));
+    }
+    ev->fast = rc == PS_OK && vc.canonical;
+    return rc;
 }
 
 ps_err_t ps_avro_validate(const struct ps_schema *schema, const void *datum, size_t len,

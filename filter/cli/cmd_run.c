@@ -29,6 +29,9 @@ static void run_help(void)
            "  -X key=value              librdkafka property, after those of the file\n"
            "  -b, --bootstrap HOSTS     override kafka.bootstrap_servers\n"
            "      --exit-when-idle MS   stop once no input came for MS milliseconds\n"
+           "      --grace-ms MS         on SIGTERM/SIGINT, commit or abort the open batch and\n"
+           "                            leave the group within MS milliseconds (default 30000;\n"
+           "                            keep it below the orchestrator's kill timeout)\n"
            "      --log-level LEVEL     debug, info, warn or error (default: the config's)\n"
            "      --dump-config         print the effective configuration (file, environment,\n"
            "                            -X, -b) as YAML with secrets [redacted], and exit\n");
@@ -39,6 +42,7 @@ struct run_args {
     const char *props[RUN_MAX_PROPS];
     size_t prop_count;
     long idle_ms;
+    long grace_ms;
     int dump_config;
 };
 
@@ -47,6 +51,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
     static const struct option options[] = {{"config", required_argument, NULL, 'c'},
                                             {"bootstrap", required_argument, NULL, 'b'},
                                             {"exit-when-idle", required_argument, NULL, 'i'},
+                                            {"grace-ms", required_argument, NULL, 'g'},
                                             {"log-level", required_argument, NULL, 'l'},
                                             {"dump-config", no_argument, NULL, 'd'},
                                             {"help", no_argument, NULL, 'h'},
@@ -64,6 +69,12 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                 return cli_usage_error("run", "too many -X options");
             }
             a->props[a->prop_count++] = optarg;
+            break;
+        case 'g':
+            a->grace_ms = strtol(optarg, &end, 10);
+            if (*end || a->grace_ms <= 0 || a->grace_ms > 3600000) {
+                return cli_usage_error("run", "--grace-ms takes milliseconds (1 to 3600000)");
+            }
             break;
         case 'i':
             a->idle_ms = strtol(optarg, &end, 10);
@@ -179,6 +190,7 @@ int cmd_run(int argc, char **argv)
     opt.stop = &cli_stop;
     opt.reload.requested = &cli_reload;
     opt.idle_exit_ms = (int)a.idle_ms;
+    opt.shutdown_grace_ms = (int)a.grace_ms;
     PS_INFO("run", "started", "policy %.16s, %zu destinations, %s mode", rt->policy_hash,
             ps_engine_destination_count(rt->engine),
             opt.transactional_id ? "transactional" : "at-least-once");
@@ -190,6 +202,7 @@ int cmd_run(int argc, char **argv)
         ps_runtime_close(rt);
         return cli_fail(&err);
     }
+    opt.metrics = metrics;
     /* No input is consumed before the opt-out state is loaded to the end of its topic. */
     ps_err_t rc = ps_runtime_optout_catch_up(rt, opt.bootstraps, 120000, &err);
     opt.optout_feed = rt->optout_feed;

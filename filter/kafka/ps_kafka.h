@@ -293,4 +293,12 @@ int ps_kafka_tail_partitions(const struct ps_kafka_tail *tail);
 /* NULL is a no-op. */
 void ps_kafka_tail_destroy(struct ps_kafka_tail *tail);
 
+/* ------------------------------------------------------------------- lag */
+
+/* The consumer's lag on topic: over its assigned partitions, the last stable
+ * offset (read_committed) minus the position; partitions with no position yet
+ * count 0. For metrics and autoscaling. */
+ps_err_t ps_kafka_consumer_lag(struct ps_kafka_consumer *consumer, const char *topic,
+                               int64_t *lag_p, struct ps_error *err);
+
 #endif

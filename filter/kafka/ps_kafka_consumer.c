@@ -656,3 +656,38 @@ cleanup:
     }
     return rc;
 }
+
+/* Lag as operators mean it: from the consumer's position to the last stable
+ * offset (librdkafka keeps the LSO as the cached high watermark of a
+ * read_committed consumer). librdkafka's own lag statistic goes stale under
+ * transactional commits, so it is computed here from what the fetcher saw. */
+ps_err_t ps_kafka_consumer_lag(struct ps_kafka_consumer *consumer, const char *topic,
+                               int64_t *lag_p, struct ps_error *err)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_resp_err_t kerr = rd_kafka_assignment(consumer->rk, &parts);
+    int64_t lag = 0;
+    if (kerr == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        kerr = rd_kafka_position(consumer->rk, parts);
+    }
+    for (int i = 0; kerr == RD_KAFKA_RESP_ERR_NO_ERROR && i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t low = 0, high = 0;
+        if (strcmp(p->topic, topic) != 0 || p->offset < 0 ||
+            rd_kafka_get_watermark_offsets(consumer->rk, p->topic, p->partition, &low, &high) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) {
+            continue;
+        }
+        lag += high > p->offset ? high - p->offset : 0;
+    }
+    /* Every list from rd_kafka_assignment must be destroyed, or
+     * rd_kafka_destroy hangs. */
+    if (parts) {
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return ps_error_set(err, PS_ERR_KAFKA, "consumer lag: %s", rd_kafka_err2str(kerr));
+    }
+    *lag_p = lag;
+    return PS_OK;
+}

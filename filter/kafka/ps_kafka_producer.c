@@ -234,9 +234,9 @@ static ps_err_t producer_send_error(struct ps_kafka_producer *producer, const ch
         if (rc == PS_OK) {
             rc = ps_error_set(err, PS_ERR_KAFKA_FATAL, "send: %s", rd_kafka_err2name(code));
         }
-    } else if (producer->transactional) {
-        /* Whatever failed, this message is not in the transaction: the
-         * transaction must not commit without it. */
+    } else if (producer->transactional || producer->epoch_open) {
+        /* Whatever failed, this message is not in the transaction (or the
+         * at-least-once batch): the batch must not commit without it. */
         rc = ps_error_set(err, PS_ERR_KAFKA_ABORTABLE, "send: %s: %s", rd_kafka_err2name(code),
                           rd_kafka_err2str(code));
     } else if (code == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {

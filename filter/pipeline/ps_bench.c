@@ -84,6 +84,8 @@ static ps_err_t audit_one(const struct ps_engine *engine, struct ps_engine_worke
             ads[d].generalised_count = f->generalised_count;
             ads[d].dropped = f->dropped;
             ads[d].dropped_count = f->dropped_count;
+            ads[d].lists_avro = outs[d].audit_lists;
+            ads[d].lists_avro_len = outs[d].audit_lists_len;
         }
     }
     struct ps_audit_record rec = {

@@ -21,6 +21,10 @@
 #define PS_RETRY_BACKOFF_MS 100
 #define PS_TXN_TIMEOUT_MS 30000
 #define PS_REWIND_RETRIES 3
+/* Aborts (or at-least-once rewinds) in a row after which the producer is
+ * recreated: librdkafka caches some errors per topic (an authorisation
+ * failure fails every later send at once), and a new client starts clean. */
+#define PS_ABORTS_BEFORE_RESTART 3
 
 struct pipeline {
     const struct ps_engine *engine;
@@ -36,10 +40,71 @@ struct pipeline {
     int optout_stale_logged;
     int64_t reload_checked;
     uint64_t batch_no;       /* batches begun, for the fault hook and logs */
+    int consecutive_aborts;  /* aborts or rewinds since the last good batch */
     int64_t stop_deadline;   /* monotonic ms by which to be gone; 0: no stop yet */
+    int64_t lag_checked;
+    int last_assigned;
+    uint64_t metrics_committed;
+    uint64_t metrics_aborted;
+    const struct ps_kafka_batch *batch; /* the batch being worked on, for the settled hook */
 };
 
 #define PS_RELOAD_CHECK_MS 5000
+#define PS_LAG_CHECK_MS 1000
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static size_t topic_index(const struct ps_pipeline_options *opt, const char *topic)
+{
+    for (size_t i = 0; i < opt->topic_count; i++) {
+        if (strcmp(opt->topics[i], topic) == 0) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+/* Once a poll-loop turn: liveness, transactions, assignment, rebalances, and
+ * (every second) lag per input topic and the opt-out state's age. */
+static void loop_metrics(struct pipeline *pl)
+{
+    struct ps_metrics *m = pl->opt->metrics;
+    if (!m) {
+        return;
+    }
+    ps_metrics_health_tick(m);
+    /* Transactions are counted where they end; the metrics follow the counts. */
+    ps_metrics_counter_add(m, PS_M_TXN_COMMITTED, 0,
+                           pl->stats->transactions - pl->metrics_committed);
+    ps_metrics_counter_add(m, PS_M_TXN_ABORTED, 0, pl->stats->aborted - pl->metrics_aborted);
+    pl->metrics_committed = pl->stats->transactions;
+    pl->metrics_aborted = pl->stats->aborted;
+    int assigned = pl->consumer ? ps_kafka_consumer_assigned(pl->consumer) : 0;
+    if (assigned != pl->last_assigned) {
+        ps_metrics_counter_add(m, PS_M_REBALANCES, 0, 1);
+        ps_metrics_gauge_set(m, PS_M_ASSIGNED_PARTITIONS, 0, assigned);
+        pl->last_assigned = assigned;
+    }
+    int64_t now = ps_time_mono_ms();
+    if (!pl->consumer || now - pl->lag_checked < PS_LAG_CHECK_MS) {
+        return;
+    }
+    pl->lag_checked = now;
+    for (size_t t = 0; t < pl->opt->topic_count; t++) {
+        int64_t lag = 0;
+        if (ps_kafka_consumer_lag(pl->consumer, pl->opt->topics[t], &lag, NULL) == PS_OK) {
+            ps_metrics_gauge_set(m, PS_M_CONSUMER_LAG, t, lag);
+        }
+    }
+    if (pl->opt->optout) {
+        ps_metrics_optout_as_of_set(m, ps_optout_as_of(pl->opt->optout));
+    }
+}
 
 /* Lineage and provenance headers: ours, never the input's, on secondary use. */
 struct lineage {
@@ -103,6 +168,8 @@ static ps_err_t audit(struct pipeline *pl, const struct ps_kafka_message *msg,
             ad->detail = outs[d].detail;
         } else if (outs[d].plan) {
             audit_fields(ad, outs[d].plan);
+            ad->lists_avro = outs[d].audit_lists; /* the same lists, encoded once */
+            ad->lists_avro_len = outs[d].audit_lists_len;
         }
         if (outs[d].key_id && key_id < 0) {
             key_id = outs[d].key_id;
@@ -170,8 +237,12 @@ static ps_err_t deliver(struct pipeline *pl, const struct ps_kafka_message *msg,
     }
     snprintf(lin->key_id, sizeof(lin->key_id), "%" PRIu32, out->key_id);
     n = add_header(h, n, "pseudostream.policy", ps_engine_policy_hash(pl->engine));
-    n = add_header(h, n, "pseudostream.key_id", lin->key_id);
-    n = add_header(h, n, "pseudostream.source", lin->source);
+    /* Lineage names the identifiable input record: anonymised output must not
+     * carry a way back to it, nor a key id that says it was pseudonymised. */
+    if (dst->legal_basis.common_law != PS_COMMON_LAW_ANONYMISED) {
+        n = add_header(h, n, "pseudostream.key_id", lin->key_id);
+        n = add_header(h, n, "pseudostream.source", lin->source);
+    }
     return ps_kafka_producer_send(pl->producer, dst->topic, -1, key, key_len, out->value, out->len,
                                   h, n, err);
 }
@@ -194,18 +265,45 @@ static ps_err_t escrow(struct pipeline *pl, struct ps_error *err)
     return PS_OK;
 }
 
+/* The benchmark's baseline: the same consumer, producer, transactions and
+ * fan-out, with the input's bytes copied unread to every pass-through topic. */
+static ps_err_t pass_through(struct pipeline *pl, const struct ps_kafka_message *msg,
+                             struct ps_error *err)
+{
+    const struct ps_pipeline_options *opt = pl->opt;
+    pl->stats->consumed++;
+    for (size_t t = 0; t < opt->passthrough_count; t++) {
+        ps_err_t rc = ps_kafka_producer_send(pl->producer, opt->passthrough_topics[t], -1,
+                                             msg->key, msg->key_len, msg->value, msg->len, NULL,
+                                             0, err);
+        if (rc != PS_OK) {
+            return rc;
+        }
+    }
+    return PS_OK;
+}
+
 static ps_err_t process_message(struct pipeline *pl, const struct ps_kafka_message *msg,
                                 struct ps_error *err)
 {
+    if (pl->opt->passthrough_count > 0) {
+        return pass_through(pl, msg, err);
+    }
     struct lineage lin;
     const struct ps_engine_output *outs;
     struct ps_error why = {0};
     snprintf(lin.source, sizeof(lin.source), "%s/%" PRId32 "/%" PRId64, msg->topic,
              msg->partition, msg->offset);
+    struct ps_metrics *m = pl->opt->metrics;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     pl->stats->consumed++;
+    ps_metrics_counter_add(m, PS_M_CONSUMED, topic_index(pl->opt, msg->topic), 1);
     ps_err_t rc = msg->value ? ps_engine_process(pl->worker, msg->value, msg->len, &outs, &why)
                              : ps_error_set(&why, PS_ERR_EMPTY, "message has no value");
+    ps_metrics_observe(m, PS_M_EVENT_SECONDS, seconds_since(&t0));
     if (rc != PS_OK) {
+        ps_metrics_counter_add(m, PS_M_DEAD_LETTERED, (size_t)why.code, 1);
         rc = dead_letter(pl, msg, &why, &lin, err);
         return rc == PS_OK ? audit(pl, msg, NULL, ps_err_name(why.code), err) : rc;
     }
@@ -218,6 +316,7 @@ static ps_err_t process_message(struct pipeline *pl, const struct ps_kafka_messa
         if (outs[d].decision == PS_WITHHELD) {
             pl->stats->withheld[d]++;
             pl->stats->withheld_by_reason[d][(unsigned)outs[d].reason % 64]++;
+            ps_metrics_counter_add2(m, PS_M_WITHHELD, d, (size_t)outs[d].reason, 1);
             continue;
         }
         rc = deliver(pl, msg, d, &outs[d], &lin, err);
@@ -225,6 +324,7 @@ static ps_err_t process_message(struct pipeline *pl, const struct ps_kafka_messa
             return rc;
         }
         pl->stats->disclosed[d]++;
+        ps_metrics_counter_add(m, PS_M_PRODUCED, d, 1);
     }
     return audit(pl, msg, outs, NULL, err);
 }
@@ -277,6 +377,9 @@ static void fault_point(struct pipeline *pl, enum ps_pipeline_point point)
     if (pl->opt->fault_hook) {
         pl->opt->fault_hook(pl->opt->fault_opaque, point, pl->batch_no);
     }
+    if (point == PS_PIPELINE_BATCH_SETTLED && pl->opt->settled_hook && pl->batch) {
+        pl->opt->settled_hook(pl->opt->settled_opaque, pl->batch);
+    }
 }
 
 /* Seeks the consumer back to the committed offsets, retrying transient
@@ -304,15 +407,14 @@ static ps_err_t restart_producer(struct pipeline *pl, struct ps_error *err)
 {
     const struct ps_pipeline_options *opt = pl->opt;
     pl->stats->producer_restarts++;
-    PS_WARN("pipeline", "producer_restart",
-            "transaction outcome undecided, recreating the producer: %s", err ? err->msg : "");
+    PS_WARN("pipeline", "producer_restart", "recreating the producer: %s", err ? err->msg : "");
     ps_engine_worker_escrow_reset(pl->worker);
     ps_kafka_producer_purge(pl->producer);
     ps_kafka_producer_destroy(pl->producer);
     pl->producer = NULL;
     ps_err_t rc = ps_kafka_producer_new(opt->bootstraps, opt->transactional_id, opt->props,
                                         opt->prop_count, &pl->producer, err);
-    for (int attempt = 0; rc == PS_OK; attempt++) {
+    for (int attempt = 0; rc == PS_OK && pl->transactional; attempt++) {
         rc = ps_kafka_producer_init_transactions(pl->producer, call_timeout(pl), err);
         if ((rc != PS_ERR_KAFKA_RETRIABLE && rc != PS_ERR_TIMEOUT) ||
             attempt + 1 >= PS_COMMIT_RETRIES || stopping(pl)) {
@@ -355,6 +457,11 @@ static ps_err_t abort_batch(struct pipeline *pl, struct ps_error *err)
             err ? err->msg : "");
     /* The aborted escrow records never became visible: seal them again. */
     ps_engine_worker_escrow_reset(pl->worker);
+    /* A fault that outlives the abort would otherwise spin: back off. */
+    if (pl->consecutive_aborts > 0) {
+        backoff(pl->consecutive_aborts - 1);
+    }
+    pl->consecutive_aborts++;
     ps_err_t rc = PS_OK;
     for (int attempt = 0;; attempt++) {
         rc = ps_kafka_producer_abort(pl->producer, call_timeout(pl), err);
@@ -363,7 +470,8 @@ static ps_err_t abort_batch(struct pipeline *pl, struct ps_error *err)
         }
         backoff(attempt);
     }
-    if (rc == PS_ERR_KAFKA_RETRIABLE || rc == PS_ERR_TIMEOUT) {
+    if (rc == PS_ERR_KAFKA_RETRIABLE || rc == PS_ERR_TIMEOUT ||
+        (rc == PS_OK && pl->consecutive_aborts >= PS_ABORTS_BEFORE_RESTART)) {
         return restart_producer(pl, err);
     }
     return rc == PS_OK ? rewind_consumer(pl, err) : rc;
@@ -379,6 +487,12 @@ static ps_err_t rewind_at_least_once(struct pipeline *pl, struct ps_error *err)
             err ? err->msg : "");
     ps_engine_worker_escrow_reset(pl->worker);
     ps_kafka_producer_epochs_discard(pl->producer);
+    if (pl->consecutive_aborts > 0) {
+        backoff(pl->consecutive_aborts - 1);
+    }
+    if (++pl->consecutive_aborts >= PS_ABORTS_BEFORE_RESTART) {
+        return restart_producer(pl, err);
+    }
     return rewind_consumer(pl, err);
 }
 
@@ -425,6 +539,7 @@ static ps_err_t run_batch_at_least_once(struct pipeline *pl, struct ps_kafka_bat
         }
     }
     if (rc == PS_OK || rc == PS_ERR_TIMEOUT) {
+        pl->consecutive_aborts = 0;
         pl->stats->transactions++;
         fault_point(pl, PS_PIPELINE_BATCH_SETTLED);
         return PS_OK;
@@ -505,6 +620,7 @@ static ps_err_t run_batch(struct pipeline *pl, struct ps_kafka_batch *batch, str
 {
     refresh_optout(pl);
     pl->batch_no++;
+    pl->batch = batch;
     if (!pl->transactional) {
         return run_batch_at_least_once(pl, batch, err);
     }
@@ -520,6 +636,7 @@ static ps_err_t run_batch(struct pipeline *pl, struct ps_kafka_batch *batch, str
         rc = commit_batch(pl, batch, err);
     }
     if (rc == PS_OK) {
+        pl->consecutive_aborts = 0;
         pl->stats->transactions++;
         fault_point(pl, PS_PIPELINE_BATCH_SETTLED);
         return PS_OK;
@@ -621,12 +738,19 @@ ps_err_t ps_pipeline_run(const struct ps_engine *engine, const struct ps_pipelin
             }
         }
         if (rc == PS_OK && ps_kafka_batch_count(batch) > 0) {
+            struct timespec t0;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
             rc = run_batch(&pl, batch, err);
+            ps_metrics_observe(opt->metrics, PS_M_BATCH_SECONDS, seconds_since(&t0));
             idle_since = ps_time_mono_ms();
         } else if (rc == PS_OK && idle_since == 0 && ps_kafka_consumer_assigned(pl.consumer)) {
             idle_since = ps_time_mono_ms(); /* idle time counts from the first assignment */
         }
         ps_kafka_batch_destroy(batch);
+        if (rc == PS_OK) {
+            maybe_reload(&pl); /* an idle filter notices a new keyring too */
+        }
+        loop_metrics(&pl);
     }
     stopping(&pl);
     if (pl.consumer) {

@@ -43,6 +43,7 @@
 #include "ps_engine.h"
 #include "ps_error.h"
 #include "ps_kafka.h"
+#include "ps_metrics.h"
 #include "ps_optout.h"
 #include "ps_optout_feed.h"
 
@@ -92,7 +93,18 @@ struct ps_pipeline_options {
      * can be injected at an exact moment. NULL in production. */
     void (*fault_hook)(void *opaque, enum ps_pipeline_point point, uint64_t batch);
     void *fault_opaque;
+    /* Benchmarks only (pseudostream bench pipeline): with passthrough_count > 0
+     * the engine is not used; every input's key and value are copied, unread,
+     * to each of passthrough_topics inside the same transactions (the
+     * baseline the filter is measured against). */
+    const char *const *passthrough_topics;
+    size_t passthrough_count;
+    /* Benchmarks only: called once a batch's transaction has committed (at
+     * least once: its outputs are sealed), with the batch; NULL in production. */
+    void (*settled_hook)(void *opaque, const struct ps_kafka_batch *batch);
+    void *settled_opaque;
     struct ps_pipeline_reload reload;      /* fn NULL: no reloading */
+    struct ps_metrics *metrics;            /* NULL: no metrics */
     struct ps_codec_limits limits;
 };
 

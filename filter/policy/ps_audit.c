@@ -36,6 +36,9 @@ static ps_err_t audit_check_list(const char *const *items, size_t count, size_t 
     return PS_OK;
 }
 
+static ps_err_t audit_check_lists(const struct ps_audit_destination *dst, size_t d,
+                                  struct ps_error *err);
+
 /* Everything the encoder would otherwise stop half-way on, checked first so
  * that a refused record leaves no trace in out. */
 static ps_err_t audit_check(const struct ps_audit_record *rec, struct ps_error *err)
@@ -72,23 +75,30 @@ static ps_err_t audit_check(const struct ps_audit_record *rec, struct ps_error *
             return ps_error_set(err, PS_ERR_INVALID, "audit record: destination '%s': disclosed "
                                 "with a withhold reason", dst->name);
         }
-        ps_err_t rc = audit_check_list(dst->kept, dst->kept_count, d, "kept", err);
-        if (rc == PS_OK) {
-            rc = audit_check_list(dst->pseudonymised, dst->pseudonymised_count, d,
-                                  "pseudonymised", err);
-        }
-        if (rc == PS_OK) {
-            rc = audit_check_list(dst->generalised, dst->generalised_count, d, "generalised",
-                                  err);
-        }
-        if (rc == PS_OK) {
-            rc = audit_check_list(dst->dropped, dst->dropped_count, d, "dropped", err);
-        }
+        ps_err_t rc = audit_check_lists(dst, d, err);
         if (rc != PS_OK) {
             return rc;
         }
     }
     return PS_OK;
+}
+
+static ps_err_t audit_write_lists(const struct ps_audit_destination *dst, struct ps_buf *out)
+{
+    if (dst->lists_avro) {
+        return ps_buf_append(out, dst->lists_avro, dst->lists_avro_len);
+    }
+    ps_err_t rc = ps_avro_write_string_array(out, dst->kept, dst->kept_count);
+    if (rc == PS_OK) {
+        rc = ps_avro_write_string_array(out, dst->pseudonymised, dst->pseudonymised_count);
+    }
+    if (rc == PS_OK) {
+        rc = ps_avro_write_string_array(out, dst->generalised, dst->generalised_count);
+    }
+    if (rc == PS_OK) {
+        rc = ps_avro_write_string_array(out, dst->dropped, dst->dropped_count);
+    }
+    return rc;
 }
 
 static ps_err_t audit_write_destination(const struct ps_audit_destination *dst,
@@ -108,19 +118,48 @@ static ps_err_t audit_write_destination(const struct ps_audit_destination *dst,
     if (rc == PS_OK) {
         rc = ps_avro_write_optional_string(out, dst->detail);
     }
+    return rc == PS_OK ? audit_write_lists(dst, out) : rc;
+}
+
+static ps_err_t audit_check_lists(const struct ps_audit_destination *dst, size_t d,
+                                  struct ps_error *err)
+{
+    if (dst->lists_avro) {
+        return PS_OK; /* checked when they were encoded */
+    }
+    ps_err_t rc = audit_check_list(dst->kept, dst->kept_count, d, "kept", err);
     if (rc == PS_OK) {
-        rc = ps_avro_write_string_array(out, dst->kept, dst->kept_count);
+        rc = audit_check_list(dst->pseudonymised, dst->pseudonymised_count, d,
+                              "pseudonymised", err);
     }
     if (rc == PS_OK) {
-        rc = ps_avro_write_string_array(out, dst->pseudonymised, dst->pseudonymised_count);
+        rc = audit_check_list(dst->generalised, dst->generalised_count, d, "generalised", err);
     }
     if (rc == PS_OK) {
-        rc = ps_avro_write_string_array(out, dst->generalised, dst->generalised_count);
-    }
-    if (rc == PS_OK) {
-        rc = ps_avro_write_string_array(out, dst->dropped, dst->dropped_count);
+        rc = audit_check_list(dst->dropped, dst->dropped_count, d, "dropped", err);
     }
     return rc;
+}
+
+ps_err_t ps_audit_lists_encode(const struct ps_audit_destination *dst, struct ps_buf *out,
+                               struct ps_error *err)
+{
+    if (!dst || !out) {
+        return ps_error_set(err, PS_ERR_INVALID, "ps_audit_lists_encode: missing argument");
+    }
+    struct ps_audit_destination lists = *dst;
+    lists.lists_avro = NULL;
+    ps_err_t rc = audit_check_lists(&lists, 0, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    size_t start = out->len;
+    rc = audit_write_lists(&lists, out);
+    if (rc != PS_OK) {
+        out->len = start;
+        return ps_error_set(err, rc, "audit record: encoding failed (%s)", ps_err_name(rc));
+    }
+    return PS_OK;
 }
 
 ps_err_t ps_audit_encode(const struct ps_audit_record *rec, struct ps_buf *out,

@@ -39,6 +39,11 @@ struct ps_audit_destination {
     size_t generalised_count;
     const char *const *dropped;
     size_t dropped_count;
+    /* Optional: the four lists above already encoded by ps_audit_lists_encode
+     * (they are static per plan, so the engine encodes them once). When not
+     * NULL these bytes are written as they are and the lists are not read. */
+    const uint8_t *lists_avro;
+    size_t lists_avro_len;
 };
 
 struct ps_audit_record {
@@ -69,6 +74,14 @@ struct ps_audit_record {
  * out is as it was. Borrows everything; thread-safe with distinct buffers. */
 ps_err_t ps_audit_encode(const struct ps_audit_record *rec, struct ps_buf *out,
                          struct ps_error *err);
+
+/* Appends the four path lists of an AuditDestination (kept, pseudonymised,
+ * generalised, dropped) as ps_audit_encode writes them, for
+ * ps_audit_destination.lists_avro. PS_ERR_INVALID when a list has a count but
+ * no items or a NULL item; PS_ERR_LIMIT, PS_ERR_NOMEM. On failure out is as
+ * it was. */
+ps_err_t ps_audit_lists_encode(const struct ps_audit_destination *dst, struct ps_buf *out,
+                               struct ps_error *err);
 
 /* The audit schema's JSON text (schemas/audit/audit_record.avsc, compiled in
  * by the build), for its fingerprint and for tools that decode the topic. */

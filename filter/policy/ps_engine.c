@@ -23,6 +23,8 @@ struct ps_engine {
     struct ps_pseudonymiser **pseudonymisers; /* [d], NULL without a domain */
     struct ps_pseudonymiser *audit;           /* the audit domain */
     struct ps_escrow_authorities **escrow;    /* [d], NULL without escrow */
+    struct ps_buf *audit_lists;               /* [schema * dst_count + d]: the plan's field
+                                                 lists, encoded once for every audit record */
 };
 
 #define ENGINE_ESCROW_MAX 32 /* escrow records one event can produce */
@@ -36,6 +38,7 @@ struct ps_engine_worker {
     const struct ps_schema *last_schema;
     const struct ps_optout *optout;
     int optout_fresh;
+    int optout_cleared;                      /* this event's opt-out answer: -1 not asked yet */
     struct ps_engine_event event;
     char event_id[256];
     char event_type[64];
@@ -59,6 +62,8 @@ struct map_ctx {
     uint32_t key_id;
     int shift_ready;
     int64_t shift_days;
+    const char *subject_token; /* the subject's pseudonym in this domain, once computed */
+    uint32_t subject_key_id;
     char text[64]; /* a token (PS_TOKEN_MAX) or a transform's text */
 };
 
@@ -128,6 +133,21 @@ static ps_err_t load_escrow(struct ps_engine *engine, size_t d, struct ps_error 
     return rc;
 }
 
+/* A plan's field lists are the same in every audit record of a disclosed
+ * event: encode them once. */
+static ps_err_t encode_audit_lists(const struct ps_plan *plan, struct ps_buf *out,
+                                   struct ps_error *err)
+{
+    const struct ps_plan_fields *f = &plan->fields;
+    struct ps_audit_destination lists = {
+        .kept = f->kept, .kept_count = f->kept_count,
+        .pseudonymised = f->pseudonymised, .pseudonymised_count = f->pseudonymised_count,
+        .generalised = (const char *const *)f->generalised,
+        .generalised_count = f->generalised_count,
+        .dropped = f->dropped, .dropped_count = f->dropped_count};
+    return ps_audit_lists_encode(&lists, out, err);
+}
+
 static ps_err_t compile_all(struct ps_engine *engine, const struct ps_keyring *kr,
                             struct ps_error *err)
 {
@@ -152,8 +172,12 @@ static ps_err_t compile_all(struct ps_engine *engine, const struct ps_keyring *k
             }
         }
         for (size_t s = 0; s < engine->schema_count; s++) {
+            size_t i = s * engine->dst_count + d;
             ps_err_t rc = ps_plan_compile(doc, dst, ps_registry_at(engine->reg, s),
-                                          &engine->plans[s * engine->dst_count + d], err);
+                                          &engine->plans[i], err);
+            if (rc == PS_OK) {
+                rc = encode_audit_lists(engine->plans[i], &engine->audit_lists[i], err);
+            }
             if (rc != PS_OK) {
                 return rc;
             }
@@ -182,9 +206,14 @@ ps_err_t ps_engine_new(const struct ps_policy_doc *doc, const char *policy_hash,
     engine->plans = calloc(engine->dst_count * engine->schema_count + 1, sizeof(*engine->plans));
     engine->pseudonymisers = calloc(engine->dst_count, sizeof(*engine->pseudonymisers));
     engine->escrow = calloc(engine->dst_count, sizeof(*engine->escrow));
-    if (!engine->plans || !engine->pseudonymisers || !engine->escrow) {
+    engine->audit_lists = calloc(engine->dst_count * engine->schema_count + 1,
+                                 sizeof(*engine->audit_lists));
+    if (!engine->plans || !engine->pseudonymisers || !engine->escrow || !engine->audit_lists) {
         rc = ps_error_set(err, PS_ERR_NOMEM, "out of memory");
     } else {
+        for (size_t i = 0; i < engine->dst_count * engine->schema_count; i++) {
+            ps_buf_init(&engine->audit_lists[i], 0);
+        }
         rc = compile_all(engine, kr, err);
     }
     if (rc != PS_OK) {
@@ -203,6 +232,11 @@ void ps_engine_destroy(struct ps_engine *engine)
     for (size_t i = 0; engine->plans && i < engine->dst_count * engine->schema_count; i++) {
         ps_plan_destroy(engine->plans[i]);
     }
+    for (size_t i = 0; engine->audit_lists && i < engine->dst_count * engine->schema_count;
+         i++) {
+        ps_buf_free(&engine->audit_lists[i]);
+    }
+    free(engine->audit_lists);
     for (size_t d = 0; engine->pseudonymisers && d < engine->dst_count; d++) {
         ps_pseudonymiser_destroy(engine->pseudonymisers[d]);
     }
@@ -450,6 +484,19 @@ static ps_err_t map_leaf(void *opaque, int index, const struct ps_scalar *in,
             rc = ps_error_set(err, PS_ERR_TRANSFORM, "value is not text");
         } else if (!ctx->has_time) {
             rc = ps_error_set(err, PS_ERR_NO_EVENT_TIME, "event has no time to choose a key");
+        } else if (ctx->subject_token && strcmp(pn->kind, "nhs_number") == 0 &&
+                   in->len == ctx->subject->len && memcmp(in->s, ctx->subject->s, in->len) == 0) {
+            /* The subject's own NHS number: the same token as the record key,
+             * already computed in this domain for this event's key. */
+            memcpy(ctx->text, ctx->subject_token, strlen(ctx->subject_token) + 1);
+            ctx->key_id = ctx->subject_key_id;
+            if (ctx->escrow) {
+                rc = escrow_token(ctx, ps_pseudonymiser_domain(ctx->pseudonymiser), pn->kind,
+                                  ctx->text, in, err);
+            }
+            out->kind = PS_SCALAR_STRING;
+            out->s = ctx->text;
+            out->len = strlen(ctx->text);
         } else {
             rc = ps_pseudonymise(ctx->pseudonymiser, ctx->event_ms, pn->kind, in->s, in->len,
                                  ctx->text, &ctx->key_id, err);
@@ -506,6 +553,9 @@ static ps_err_t subject_key(struct map_ctx *ctx, char *key, struct ps_error *err
                                   ctx->subject->s, ctx->subject->len, key, &ctx->key_id, err);
     if (rc != PS_OK) {
         ps_error_prefix(err, "subject");
+    } else {
+        ctx->subject_token = key;
+        ctx->subject_key_id = ctx->key_id;
     }
     return rc;
 }
@@ -529,10 +579,14 @@ static int visit_match(void *opaque, const struct ps_scalar *v)
     return m->matched;
 }
 
+/* "ADT^A08" lists the event whether MSH-9 carries the message structure too
+ * ("ADT^A08^ADT_A01") or not: matching whole components, never a prefix of one. */
 static int event_type_listed(const struct ps_policy_predicate *pred, const struct ps_scalar *t)
 {
     for (size_t i = 0; t->kind == PS_SCALAR_STRING && i < pred->value_count; i++) {
-        if (strlen(pred->values[i]) == t->len && memcmp(pred->values[i], t->s, t->len) == 0) {
+        size_t n = strlen(pred->values[i]);
+        if (n <= t->len && memcmp(pred->values[i], t->s, n) == 0 &&
+            (n == t->len || t->s[n] == '^')) {
             return 1;
         }
     }
@@ -574,7 +628,12 @@ static ps_err_t gate(struct ps_engine_worker *w, const struct ps_event *ev,
             return ps_error_set(err, PS_ERR_OPT_OUT_STALE,
                                 "the national data opt-out state is not loaded or too old");
         }
-        if (!ps_optout_cleared(w->optout, ctx->subject->s, ctx->subject->len)) {
+        /* Every destination asks the same question of the same state: once
+         * per event is enough. */
+        if (w->optout_cleared < 0) {
+            w->optout_cleared = ps_optout_cleared(w->optout, ctx->subject->s, ctx->subject->len);
+        }
+        if (!w->optout_cleared) {
             return ps_error_set(err, PS_ERR_OPT_OUT,
                                 "the patient is not cleared under the national data opt-out");
         }
@@ -591,8 +650,9 @@ static ps_err_t gate(struct ps_engine_worker *w, const struct ps_event *ev,
 }
 
 static void process_destination(struct ps_engine_worker *w, const struct ps_event *ev,
-                                const struct ps_plan *plan, size_t d,
-                                const struct ps_scalar *subject, int64_t event_ms, int has_time)
+                                const struct ps_plan *plan, const struct ps_buf *lists,
+                                size_t d, const struct ps_scalar *subject, int64_t event_ms,
+                                int has_time)
 {
     struct ps_engine_output *out = &w->outputs[d];
     struct ps_buf *buf = &w->bufs[d];
@@ -603,6 +663,8 @@ static void process_destination(struct ps_engine_worker *w, const struct ps_even
     struct ps_error why = {0};
     memset(out, 0, sizeof(*out));
     out->plan = plan;
+    out->audit_lists = lists->data;
+    out->audit_lists_len = lists->len;
     ps_buf_reset(buf);
     int keyed = !ps_plan_is_direct_care(plan->dst) &&
                 plan->dst->legal_basis.common_law != PS_COMMON_LAW_ANONYMISED;
@@ -659,7 +721,12 @@ static void copy_text(const struct ps_event *ev, int node, char *buf, size_t siz
     struct ps_scalar v = {0};
     buf[0] = '\0';
     if (node >= 0 && ps_event_get(ev, node, &v) == PS_OK && v.kind == PS_SCALAR_STRING) {
-        snprintf(buf, size, "%.*s", (int)v.len, v.s);
+        /* As "%.*s" would: cut to the buffer and at an embedded NUL. */
+        size_t n = v.len < size - 1 ? v.len : size - 1;
+        const char *nul = memchr(v.s, '\0', n);
+        n = nul ? (size_t)(nul - v.s) : n;
+        memcpy(buf, v.s, n);
+        buf[n] = '\0';
     }
 }
 
@@ -718,8 +785,10 @@ ps_err_t ps_engine_process(struct ps_engine_worker *w, const void *data, size_t 
     event_time(ev, first, &ms, &has_time);
     describe_event(w, ev, first, &subject, ms, has_time);
     w->escrow_count = 0;
+    w->optout_cleared = -1;
     for (size_t d = 0; d < engine->dst_count; d++) {
-        process_destination(w, ev, engine->plans[s * engine->dst_count + d], d, &subject, ms,
+        size_t i = s * engine->dst_count + d;
+        process_destination(w, ev, engine->plans[i], &engine->audit_lists[i], d, &subject, ms,
                             has_time);
     }
     w->last_schema = schema;

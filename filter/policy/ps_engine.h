@@ -53,6 +53,9 @@ struct ps_engine_output {
     size_t key_len;
     uint32_t key_id;          /* keyring entry used, 0 when none */
     const struct ps_plan *plan; /* the plan applied (its field lists feed the audit) */
+    const uint8_t *audit_lists; /* the plan's field lists as the audit record encodes them
+                                   (ps_audit_destination.lists_avro), owned by the engine */
+    size_t audit_lists_len;
 };
 
 /* A sealed identifier for the escrow topic (key "<domain>/<token>", value the

@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """Checks the topics of an end-to-end run (see test_end_to_end.sh).
 
-Usage: check_end_to_end.py TMPDIR VALID_COUNT MALFORMED_COUNT
+Usage: check_end_to_end.py [--at-least-once] TMPDIR VALID_COUNT MALFORMED_COUNT
 
 Prints one line per check and 'N passed, N failed'; exits non-zero on a failure.
+--at-least-once relaxes "exactly once" to "at least once" (duplicates allowed:
+the fault tests kill replicas, and the embedded broker re-delivers), keeping
+every other check: nothing lost, nothing outside the rules, one pseudonym per
+patient whichever replica handled it.
 """
 import json
 import os
 import sys
 from collections import defaultdict
 
-tmp, valid_count, malformed_count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+AT_LEAST_ONCE = "--at-least-once" in sys.argv
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+tmp, valid_count, malformed_count = args[0], int(args[1]), int(args[2])
 SECONDARY = ["commissioning.events", "research.events"]
 results = []
 
@@ -93,10 +99,12 @@ ward_sources = {source_of(m) for m in decoded["ward.dashboard"]}
 dlq = decoded["pseudostream.dead-letter"]
 dlq_sources = {source_of(m) for m in dlq}
 input_source = {f"hospital.events/{m['partition']}/{m['offset']}": m for m in inputs}
-check("ward: every valid event, once", len(decoded["ward.dashboard"]) == valid_count and
+check("ward: every valid event, once", (AT_LEAST_ONCE or
+                                        len(decoded["ward.dashboard"]) == valid_count) and
       ward_sources == {s for s, m in input_source.items() if "value" in m},
       f"{len(decoded['ward.dashboard'])} records")
-check("dead letter: every malformed event, once", len(dlq) == malformed_count and
+check("dead letter: every malformed event, once",
+      (AT_LEAST_ONCE or len(dlq) == malformed_count) and
       dlq_sources == {s for s, m in input_source.items() if "value" not in m}, f"{len(dlq)}")
 reasons = defaultdict(int)
 for m in dlq:
@@ -141,7 +149,7 @@ for topic in SECONDARY:
     check(f"{topic}: no event of an opted-out patient or with a restricted code",
           not (got & (optout_events | restricted_events)))
     check(f"{topic}: every event with a valid NHS number, cleared, unrestricted; nothing else",
-          got == expect and len(decoded[topic]) == len(expect),
+          got == expect and (AT_LEAST_ONCE or len(decoded[topic]) == len(expect)),
           f"{len(got)} vs {len(expect)} expected")
     per_patient = defaultdict(set)
     for m in decoded[topic]:
@@ -176,7 +184,8 @@ audit = decoded["pseudostream.audit"]
 audit_sources = [f"{a['value']['source_topic']}/{a['value']['source_partition']}/"
                  f"{a['value']['source_offset']}" for a in audit if "value" in a]
 check("audit: exactly one record per input event",
-      len(audit_sources) == len(inputs) and set(audit_sources) == set(input_source),
+      (AT_LEAST_ONCE or len(audit_sources) == len(inputs)) and
+      set(audit_sources) == set(input_source),
       f"{len(audit_sources)} records for {len(inputs)} events")
 by_source = {src: a["value"] for src, a in zip(audit_sources, audit)}
 

@@ -7,7 +7,8 @@ ps_setup() {
     PS_SRC=${PS_SOURCE_DIR:-$(pwd)}
     PS_TMP=$(mktemp -d /tmp/pseudostream-it-XXXXXX)
     trap ps_cleanup EXIT
-    "$PS_BIN" broker --topic hospital.events:12 --topic ward.dashboard:6 \
+    # PS_BROKER_ARGS: extra broker options (the fault tests pass --fault-file).
+    "$PS_BIN" broker ${PS_BROKER_ARGS:-} --topic hospital.events:12 --topic ward.dashboard:6 \
         --topic commissioning.events:6 --topic research.events:6 \
         --topic pseudostream.dead-letter:6 --topic pseudostream.audit:6 \
         --topic pseudostream.opt-out:1 --topic pseudostream.escrow:6 \

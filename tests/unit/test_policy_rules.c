@@ -782,6 +782,11 @@ static void test_predicates_in_engine(void **state)
     expect_decisions(run_event(&f, "ADT^A03", "[]", "null", "\"W1\""), "DDDDDD", "ADT^A03");
     expect_decisions(run_event(&f, "adt^a08", "[]", "null", "\"W1\""), "DDWDDD",
                      "event types compare exactly");
+    /* MSH-9 with the message structure: whole components match, a prefix does not. */
+    expect_decisions(run_event(&f, "ADT^A08^ADT_A01", "[]", "null", "\"W1\""), "DWWDDD",
+                     "ADT^A08 with its message structure");
+    expect_decisions(run_event(&f, "ADT^A081", "[]", "null", "\"W1\""), "DDWDDD",
+                     "ADT^A081 is not ADT^A08");
     /* field_present and field_absent. */
     expect_decisions(run_event(&f, "ADT^A01", "[]", "\"seen today\"", "\"W1\""), "DDDWDD",
                      "note present");

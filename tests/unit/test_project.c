@@ -103,11 +103,11 @@ static struct ps_event *decode_output(struct ps_decoder *dec, const struct ps_sc
     }
     assert_int_equal(rc, PS_OK);
     size_t size = 0;
-    assert_int_equal(avro_value_sizeof(&ev->value, &size), 0);
+    assert_int_equal(avro_value_sizeof(ps_event_avro(ev), &size), 0);
     assert_int_equal(size, out->len);
     char *bytes = malloc(size + 1);
     avro_writer_t writer = avro_writer_memory(bytes, (int64_t)size + 1);
-    assert_int_equal(avro_value_write(writer, &ev->value), 0);
+    assert_int_equal(avro_value_write(writer, ps_event_avro(ev)), 0);
     assert_memory_equal(bytes, out->data, size);
     avro_writer_free(writer);
     free(bytes);
