@@ -33,7 +33,7 @@ static void usage(FILE *out)
             "Reads Avro health events from Kafka and republishes, per destination, only what\n"
             "that destination's purpose and legal basis allow.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-13s %s\n", commands[i].name, commands[i].summary);
     }
     fprintf(out, "\n'pseudostream COMMAND --help' describes each command.\n"
                  "pseudostream %s\n", PS_VERSION);

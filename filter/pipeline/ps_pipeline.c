@@ -247,6 +247,29 @@ static ps_err_t deliver(struct pipeline *pl, const struct ps_kafka_message *msg,
                                   h, n, err);
 }
 
+/* At debug level, one line per event: where it came from and what each
+ * destination got, with withholding reasons (which name fields, never values). */
+static void log_decisions(struct pipeline *pl, const struct lineage *lin,
+                          const struct ps_engine_output *outs)
+{
+    char line[1024];
+    size_t n = 0;
+    line[0] = '\0';
+    for (size_t d = 0; d < ps_engine_destination_count(pl->engine) && n < sizeof(line); d++) {
+        const struct ps_policy_destination *dst = ps_engine_destination(pl->engine, d);
+        int w = outs[d].decision == PS_DISCLOSED
+                    ? snprintf(line + n, sizeof(line) - n, "%s%s: disclosed", n ? "; " : "",
+                               dst->name)
+                    : snprintf(line + n, sizeof(line) - n, "%s%s: withheld (%s: %s)",
+                               n ? "; " : "", dst->name, ps_err_name(outs[d].reason),
+                               outs[d].detail);
+        n += w > 0 ? (size_t)w : 0;
+    }
+    const struct ps_schema *schema = ps_engine_worker_schema(pl->worker);
+    PS_DEBUG("pipeline", "event", "%s (%s): %s", lin->source,
+             schema ? ps_schema_name(schema) : "?", line);
+}
+
 /* Sealed identifiers go out in the same transaction as the records whose
  * tokens they open; the escrow topic is compacted on "<domain>/<token>". */
 static ps_err_t escrow(struct pipeline *pl, struct ps_error *err)
@@ -310,6 +333,9 @@ static ps_err_t process_message(struct pipeline *pl, const struct ps_kafka_messa
     rc = escrow(pl, err);
     if (rc != PS_OK) {
         return rc;
+    }
+    if (ps_log_get_level() <= PS_LOG_DEBUG) {
+        log_decisions(pl, &lin, outs);
     }
     size_t count = ps_engine_destination_count(pl->engine);
     for (size_t d = 0; d < count; d++) {

@@ -81,7 +81,10 @@ for topic in SECONDARY:
 with open(os.path.join(tmp, "run.log"), "rb") as f:
     log = f.read()
 leaks = sorted(n.decode() for n in needles if n in log)
-check("run log: no generated identifier", not leaks, str(leaks[:3]))
+check("run log (debug level): no generated identifier", not leaks, str(leaks[:3]))
+check("run log: the keyring secret never appears",
+      b"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8" not in log)
+check("run log: debug lines were written and searched", log.count(b'"level":"debug"') > 0)
 
 # 3. Input accounting: every input is on the ward topic or the dead-letter topic.
 inputs = decoded["hospital.events"]

@@ -23,7 +23,8 @@ with open(f"{tmp}/optout.dat", "w") as cleared, open(f"{tmp}/opted_out.txt", "w"
     for i, p in enumerate(patients):
         (out if i % 10 == 3 else cleared).write(p["nhs_number"] + ("\n" if i % 10 == 3 else ",\r\n"))
 PY
-"$PS_BIN" run -c "$PS_TMP/config.yaml" --exit-when-idle 3000 > "$PS_TMP/run.log"
+# Debug level, so every log line the service can write is searched for identifiers.
+"$PS_BIN" run -c "$PS_TMP/config.yaml" --exit-when-idle 3000 --log-level debug > "$PS_TMP/run.log"
 
 for topic in hospital.events ward.dashboard commissioning.events research.events \
              pseudostream.dead-letter pseudostream.audit; do
