@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "ps_http.h"
+#include "ps_keyring.h"
 #include "ps_log.h"
 #include "ps_metrics.h"
 #include "ps_runtime.h"
@@ -176,6 +177,10 @@ int cmd_run(int argc, char **argv)
     }
     struct ps_error err = {0};
     struct ps_runtime *rt = NULL;
+    /* Before any secret is in memory: no core dumps, not dumpable. */
+    if (ps_crypto_harden_process(&err) != PS_OK) {
+        return cli_fail(&err);
+    }
     if (ps_runtime_open(a.config, a.props, a.prop_count, &rt, &err) != PS_OK) {
         return cli_fail(&err);
     }

@@ -251,6 +251,9 @@ static ps_err_t build(struct ps_runtime *rt, struct ps_error *err)
         PS_WARN("runtime", "keyring_not_locked",
                 "keyring secrets could not be locked in memory (raise RLIMIT_MEMLOCK); they "
                 "may be swapped to disk");
+    } else if (rc == PS_OK) {
+        PS_INFO("runtime", "keyring_locked", "keyring loaded: %zu keys, locked in memory",
+                ps_keyring_count(rt->kr));
     }
     return rc;
 }
