@@ -1,5 +1,7 @@
 #include "ps_yaml.h"
 
+#include "ps_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -71,25 +73,15 @@ static ps_err_t read_file(const char *path, size_t max_bytes, unsigned flags, ch
         rc = ps_error_set(err, PS_ERR_NOMEM, "out of memory reading %s", path);
         goto cleanup;
     }
-    for (;;) {
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            rc = ps_error_set_at(err, PS_ERR_IO, path, 0, 0, "cannot read: %s", strerror(errno));
-            goto cleanup;
-        }
-        if (n == 0) {
-            break;
-        }
-        len += (size_t)n;
-        if (len == cap) {
-            /* More bytes than fstat promised: the file is being rewritten. */
-            rc = ps_error_set_at(err, PS_ERR_IO, path, 0, 0,
-                                 "file changed while it was read (try again)");
-            goto cleanup;
-        }
+    rc = ps_file_read_fd(fd, path, buf, cap, &len, err);
+    if (rc != PS_OK) {
+        goto cleanup;
+    }
+    if (len == cap) {
+        /* More bytes than fstat promised: the file is being rewritten. */
+        rc = ps_error_set_at(err, PS_ERR_IO, path, 0, 0,
+                             "file changed while it was read (try again)");
+        goto cleanup;
     }
     buf[len] = '\0';
     *buf_p = buf;

@@ -1,4 +1,5 @@
 #include "ps_escrow.h"
+#include "ps_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -184,19 +185,9 @@ static ps_err_t read_key_file(const char *path, int secret, char *buf, size_t *l
                              (unsigned)(st.st_mode & 07777), path);
         goto cleanup;
     }
-    while (len < KEY_FILE_MAX) {
-        ssize_t n = read(fd, buf + len, KEY_FILE_MAX - len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            rc = ps_error_set_at(err, PS_ERR_IO, path, 0, 0, "cannot read: %s", strerror(errno));
-            goto cleanup;
-        }
-        if (n == 0) {
-            break;
-        }
-        len += (size_t)n;
+    rc = ps_file_read_fd(fd, path, buf, KEY_FILE_MAX, &len, err);
+    if (rc != PS_OK) {
+        goto cleanup;
     }
     *len_p = len;
 

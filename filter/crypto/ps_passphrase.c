@@ -1,4 +1,5 @@
 #include "ps_passphrase.h"
+#include "ps_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -95,19 +96,9 @@ ps_err_t ps_passphrase_from_file(const char *path, struct ps_passphrase **pp_p,
         rc = ps_error_set(err, PS_ERR_NOMEM, "out of guarded memory for the passphrase");
         goto cleanup;
     }
-    while (len < cap) {
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            rc = ps_error_set_at(err, PS_ERR_IO, path, 0, 0, "cannot read: %s", strerror(errno));
-            goto cleanup;
-        }
-        if (n == 0) {
-            break;
-        }
-        len += (size_t)n;
+    rc = ps_file_read_fd(fd, path, buf, cap, &len, err);
+    if (rc != PS_OK) {
+        goto cleanup;
     }
     /* Files written by editors and `echo` end in a newline that is not part
      * of the passphrase; anything else is kept as it is. */

@@ -430,17 +430,16 @@ static ps_err_t bench_run(struct bench_ctx *bc, struct ps_bench_run *run, size_t
     pid_t pid = 0;
     ps_err_t rc = bench_spawn(opt->exe, argv, log, &pid, err);
     if (rc == PS_OK && run->offered_rate > 0) {
-        /* Warm up at the fixed rate until the filter has committed once, so
-         * the group join does not count as latency; the filter measures only
-         * what was produced after it was ready. */
+        /* A trickle until the filter has joined and committed once, so the
+         * group join neither counts as latency nor leaves a backlog behind;
+         * the filter measures only what was produced a second after that. */
         size_t sent = 0, total = 0;
         char line[64];
         int64_t started = ps_time_mono_ms();
         while (rc == PS_OK && !bench_file_line(ready, line, sizeof(line))) {
-            size_t burst = (size_t)(run->offered_rate / 10) + 1;
-            rc = bench_feed(bc, topic, burst, run->offered_rate, &sent, err);
+            rc = bench_feed(bc, topic, 10, 0, &sent, err);
             total += sent;
-            sleep_ms(20);
+            sleep_ms(100);
             if (ps_time_mono_ms() - started > BENCH_WAIT_MS ||
                 waitpid(pid, NULL, WNOHANG) == pid) {
                 rc = ps_error_set(err, PS_ERR_IO, "the filter run did not start (see %s)", log);

@@ -28,6 +28,16 @@ struct ps_engine {
 };
 
 #define ENGINE_ESCROW_MAX 32 /* escrow records one event can produce */
+#define ENGINE_CODES_MEMO 16 /* code-set answers one event remembers */
+
+/* One code-set predicate's answer for the current event: destinations often
+ * list the same code sets (loaded from the same files) over the same fields. */
+struct codes_memo {
+    const char *file;
+    const int *nodes;
+    size_t node_count;
+    int matched;
+};
 
 struct ps_engine_worker {
     const struct ps_engine *engine;
@@ -39,6 +49,8 @@ struct ps_engine_worker {
     const struct ps_optout *optout;
     int optout_fresh;
     int optout_cleared;                      /* this event's opt-out answer: -1 not asked yet */
+    struct codes_memo codes[ENGINE_CODES_MEMO];
+    size_t codes_count;                      /* answers remembered for this event */
     struct ps_engine_event event;
     char event_id[256];
     char event_type[64];
@@ -619,6 +631,34 @@ static int predicate_matches(const struct ps_event *ev, const struct ps_plan_pre
     return 0;
 }
 
+/* predicate_matches, remembering code-set answers for the rest of the event.
+ * Two predicates give the same answer when their code sets come from the
+ * same file (loaded once, at start-up) and they read the same fields. */
+static int predicate_matches_memo(struct ps_engine_worker *w, const struct ps_event *ev,
+                                  const struct ps_plan_predicate *pp)
+{
+    const struct ps_policy_predicate *pred = pp->pred;
+    if (pred->kind != PS_PRED_CODES_IN || !pred->codeset || !pred->codeset->file) {
+        return predicate_matches(ev, pp);
+    }
+    for (size_t i = 0; i < w->codes_count; i++) {
+        const struct codes_memo *m = &w->codes[i];
+        if (m->node_count == pp->node_count && strcmp(m->file, pred->codeset->file) == 0 &&
+            (pp->node_count == 0 ||
+             memcmp(m->nodes, pp->nodes, pp->node_count * sizeof(*pp->nodes)) == 0)) {
+            return m->matched;
+        }
+    }
+    int matched = predicate_matches(ev, pp);
+    if (w->codes_count < ENGINE_CODES_MEMO) {
+        w->codes[w->codes_count++] = (struct codes_memo){.file = pred->codeset->file,
+                                                         .nodes = pp->nodes,
+                                                         .node_count = pp->node_count,
+                                                         .matched = matched};
+    }
+    return matched;
+}
+
 /* Opt-out and withhold_when: may this destination receive the event at all? */
 static ps_err_t gate(struct ps_engine_worker *w, const struct ps_event *ev,
                      const struct ps_plan *plan, const struct map_ctx *ctx, struct ps_error *err)
@@ -640,7 +680,7 @@ static ps_err_t gate(struct ps_engine_worker *w, const struct ps_event *ev,
     }
     for (size_t p = 0; p < plan->dst->predicate_count; p++) {
         const struct ps_policy_predicate *pred = plan->predicates[p].pred;
-        if (predicate_matches(ev, &plan->predicates[p])) {
+        if (predicate_matches_memo(w, ev, &plan->predicates[p])) {
             return ps_error_set(err, PS_ERR_PREDICATE, "withhold_when[%zu] (%s%s%s) at line %d",
                                 p, ps_predicate_kind_name(pred->kind), pred->codeset ? ": " : "",
                                 pred->codeset ? pred->codeset->name : "", pred->line);
@@ -786,6 +826,7 @@ ps_err_t ps_engine_process(struct ps_engine_worker *w, const void *data, size_t 
     describe_event(w, ev, first, &subject, ms, has_time);
     w->escrow_count = 0;
     w->optout_cleared = -1;
+    w->codes_count = 0;
     for (size_t d = 0; d < engine->dst_count; d++) {
         size_t i = s * engine->dst_count + d;
         process_destination(w, ev, engine->plans[i], &engine->audit_lists[i], d, &subject, ms,

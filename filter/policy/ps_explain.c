@@ -63,28 +63,6 @@ static ps_err_t md_done(struct md *m, struct ps_error *err)
                         ps_err_name(m->rc));
 }
 
-static int is_leaf(const struct ps_schema_node *node)
-{
-    return node->type != PS_TYPE_RECORD && node->type != PS_TYPE_ARRAY &&
-           node->type != PS_TYPE_MAP;
-}
-
-/* A field's tags as the plan sees them: an array's items carry the array's. */
-static uint32_t effective_tags(const struct ps_schema *schema, int index)
-{
-    const struct ps_schema_node *node = ps_schema_node(schema, index);
-    uint32_t tags = node->tags;
-    while (node->parent >= 0) {
-        const struct ps_schema_node *parent = ps_schema_node(schema, node->parent);
-        if (parent->type != PS_TYPE_ARRAY && parent->type != PS_TYPE_MAP) {
-            break;
-        }
-        tags |= parent->tags;
-        node = parent;
-    }
-    return tags;
-}
-
 /* "NHS_NUMBER, PII": the names of the tags in mask, for a table cell. */
 static void tags_text(uint32_t mask, char *buf, size_t size)
 {
@@ -171,10 +149,10 @@ ps_err_t ps_explain_table(const struct ps_plan *plan, struct ps_buf *out, struct
     md_printf(&m, "| Field | Tags | Receives | Decided by |\n|---|---|---|---|\n");
     for (int i = 0; i < (int)ps_schema_node_count(schema); i++) {
         const struct ps_schema_node *node = ps_schema_node(schema, i);
-        if (!is_leaf(node)) {
+        if (!ps_plan_is_leaf(node)) {
             continue;
         }
-        tags_text(effective_tags(schema, i), tags, sizeof(tags));
+        tags_text(ps_plan_field_tags(schema, i), tags, sizeof(tags));
         ps_explain_receives(plan, i, receives, sizeof(receives));
         ps_explain_decided_by(plan, i, decided, sizeof(decided));
         counts[strcmp(receives, "dropped") == 0 ? PS_ACTION_COUNT : plan->nodes[i].action]++;

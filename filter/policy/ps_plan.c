@@ -57,6 +57,16 @@ static uint32_t effective_tags(const struct ps_schema *schema, int index)
     return tags;
 }
 
+int ps_plan_is_leaf(const struct ps_schema_node *node)
+{
+    return is_leaf(node);
+}
+
+uint32_t ps_plan_field_tags(const struct ps_schema *schema, int index)
+{
+    return effective_tags(schema, index);
+}
+
 static ps_err_t rule_error(const struct ps_policy_doc *doc, const struct ps_policy_destination *dst,
                            const struct ps_policy_rule *rule, struct ps_error *err,
                            const char *fmt, const char *path, const char *extra)

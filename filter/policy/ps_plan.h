@@ -92,6 +92,12 @@ void ps_plan_destroy(struct ps_plan *plan);
 /* 1 for the purpose whose common-law basis is implied consent. */
 int ps_plan_is_direct_care(const struct ps_policy_destination *dst);
 
+/* 1 for a node that holds a value (not a record, list or map). */
+int ps_plan_is_leaf(const struct ps_schema_node *node);
+/* A field's tags as plans see them: its own, and an array's items carry the
+ * array's (the same field). */
+uint32_t ps_plan_field_tags(const struct ps_schema *schema, int index);
+
 /* 1 when the national data opt-out applies to the destination: anything but
  * direct care, unless the policy exempts it (which ps_policy_check allows only
  * with an exempt basis). */
