@@ -28,7 +28,7 @@ def check(cond, msg):
 with open(os.path.join(SRC, "docker-compose.yml")) as f:
     compose = yaml.safe_load(f)  # anchors and merge keys resolved as Docker would
 services = compose.get("services", {})
-for name in ["kafka", "generator", "consume", "filter-0", "filter-1", "filter-2"]:
+for name in ["kafka", "schema-registry", "generator", "consume", "filter-0", "filter-1", "filter-2"]:
     check(name in services, f"service {name} missing")
 
 for name, svc in services.items():
