@@ -10,8 +10,16 @@
  * only a datum that passes is handed to Avro C. Avro C's allocations are also
  * counted per message (avro_set_allocator) and capped.
  *
- * A decoder holds one reusable Avro value per schema (a fresh value per record
- * costs a quarter more). It is not thread-safe: one decoder per thread.
+ * The validator's walk also records where every field's encoding lies (the
+ * tape, ps_avro_internal.h), so one pass over the bytes is the whole decode:
+ * leaves are read from the event's own copy of the datum, and a projection
+ * copies kept fields' bytes as they are. Avro C decodes a datum only when its
+ * value is asked for (the JSON form) or when its encoding is not canonical
+ * (several array blocks, a map, an over-long varint), and remains the
+ * reference the tape is tested against (tests/unit/test_fastpath.c).
+ *
+ * A decoder holds one reusable event (tape, datum copy, Avro value) per
+ * schema. It is not thread-safe: one decoder per thread.
  *
  * The readable JSON form (used by `consume`, `policy preview` and the
  * generator) is plain JSON: records are objects, arrays arrays, a union of
@@ -32,7 +40,9 @@
 
 struct ps_codec_limits {
     size_t max_message_bytes; /* datum size cap (default 1 MiB) */
-    size_t max_alloc_bytes;   /* Avro C allocation cap per message (default 64 MiB) */
+    size_t max_alloc_bytes;   /* memory one message's decode may take: Avro C's
+                                 allocations, or on the tape its string and bytes
+                                 values and its entries (default 64 MiB) */
     int max_depth;            /* nesting depth cap of a datum (default 32) */
     size_t max_items;         /* total array/map items per datum (default 100000) */
 };

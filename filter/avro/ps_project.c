@@ -9,9 +9,12 @@
  * record type used twice in the input stays one type in the output unless the
  * plan treats its two uses differently.
  *
- * apply writes the binary datum of the derived schema straight from the
- * decoded input value: no intermediate value, no allocation beyond the output
- * buffer. Subtrees that the plan keeps whole are copied by the generic writer.
+ * apply writes the binary datum of the derived schema straight from the input:
+ * no intermediate value, no allocation beyond the output buffer. For an event
+ * served from the tape (ps_avro_internal.h) the bytes of every subtree the
+ * plan keeps whole are copied as they are; otherwise (and as the reference
+ * the tape path is tested against) Avro C's decoded value is walked and kept
+ * subtrees are written by the generic writer.
  */
 #include "ps_project.h"
 

@@ -156,8 +156,9 @@ static ps_err_t validate_blocks(struct validate_ctx *vc, avro_schema_t s, int is
             /* Two messages, so that a dead-letter reader can tell a hostile
              * count from a datum that ends inside its last item. */
             return validate_fail(vc, PS_ERR_DECODE, at,
-                                 count == 1 ? "array or map item beyond the end of the datum"
-                                            : "block count larger than the remaining bytes can hold");
+                                 count == 1
+                                     ? "array or map item beyond the end of the datum"
+                                     : "block count larger than the remaining bytes can hold");
         }
         if ((size_t)count > vc->limits->max_items - vc->items) {
             char what[96];
@@ -365,8 +366,9 @@ static ps_err_t validate_node_blocks(struct validate_ctx *vc, int node, uint32_t
         }
         if ((uint64_t)count > (uint64_t)(vc->end - vc->p) / min) {
             return validate_fail(vc, PS_ERR_DECODE, node,
-                                 count == 1 ? "array or map item beyond the end of the datum"
-                                            : "block count larger than the remaining bytes can hold");
+                                 count == 1
+                                     ? "array or map item beyond the end of the datum"
+                                     : "block count larger than the remaining bytes can hold");
         }
         if ((size_t)count > vc->limits->max_items - vc->items) {
             char what[96];

@@ -25,8 +25,10 @@ static void bench_help(void)
 {
     printf("usage: pseudostream bench engine [--events N] [--rounds R] [--policy FILE]\n"
            "                                 [--json FILE]\n"
-           "       pseudostream bench pipeline [--events N] [--partitions P] [--batch N]\n"
-           "                                   [--interval MS] [--latency-events N] [--sweep]\n"
+           "       pseudostream bench pipeline [--events N] [--partitions P]\n"
+           "                                   [--output-partitions P] [--batch N]\n"
+           "                                   [--interval MS] [--latency-events N] [--rate R]\n"
+           "                                   [--sweep]\n"
            "                                   [--policy FILE] [--json FILE]\n\n"
            "engine: takes N generated events (default 20000, encoded before the clock\n"
            "starts) R times (default 10) through the disclosure engine on one thread:\n"
@@ -34,8 +36,9 @@ static void bench_help(void)
            "pseudonyms, and the audit record. No broker. Prints events per CPU-second\n"
            "(= per core) and writes the same figures as JSON with --json.\n\n"
            "pipeline: starts the embedded broker in a process of its own, preloads N\n"
-           "generated events (default 1000000) on P partitions (default 256; the broker\n"
-           "keeps 5 MiB per partition), and runs, each in a process of its own so its CPU\n"
+           "generated events (default 1000000) on P input partitions (--partitions,\n"
+           "default 256; the broker keeps 5 MiB per partition; --output-partitions,\n"
+           "default 16, for the outputs), and runs, each in a process of its own so its CPU\n"
            "and memory are measured alone: the baseline (the same pipeline copying every\n"
            "input unread to one topic per destination plus one for audit, in the same\n"
            "transactions) and pseudostream, first at full speed on the preloaded input,\n"
@@ -43,7 +46,8 @@ static void bench_help(void)
            "the commit of its outputs; --latency-events, default 20 s worth). --batch and\n"
            "--interval set the transaction size (default 10000 events, 500 ms); --sweep\n"
            "adds the table of transaction interval and batch size against throughput and\n"
-           "latency.\n");
+           "latency. --rate R feeds the latency runs at R events/s instead of half the\n"
+           "maximum.\n");
 }
 
 struct bench_setup {
@@ -115,14 +119,23 @@ static void json_run(FILE *fp, const char *name, const struct ps_bench_run *r, i
     fprintf(fp,
             "\"%s\":{\"mode\":\"%s\",\"batch_max_events\":%zu,\"transaction_interval_ms\":%d,"
             "\"offered_rate\":%.1f,\"events\":%.0f,\"seconds\":%.3f,\"events_per_second\":%.1f,"
-            "\"cpu_seconds\":%.3f,\"cpu_seconds_per_million\":%.3f,\"peak_rss_mb\":%.1f,"
+            "\"cpu_seconds\":%.3f,\"cpu_seconds_per_million\":%.3f,"
+            "\"thread_cpu_seconds_per_million\":%.3f,\"events_per_transaction\":%.1f,"
+            "\"commit_ms\":%.1f,"
+            "\"peak_rss_mb\":%.1f,"
             "\"rss_first_commit_mb\":%.1f,\"rss_last_mb\":%.1f,\"latency_samples\":%.0f,"
-            "\"latency_p50_ms\":%.1f,\"latency_p99_ms\":%.1f,\"latency_p999_ms\":%.1f}%s",
+            "\"latency_p50_ms\":%.1f,\"latency_p99_ms\":%.1f,\"latency_p999_ms\":%.1f,"
+            "\"rss_every_10s_mb\":[",
             name, r->filter ? "pseudostream" : "baseline", r->batch_max_events,
             r->transaction_interval_ms, r->offered_rate, r->events, r->seconds,
-            r->events_per_second, r->cpu_seconds, r->cpu_per_million, r->peak_rss_mb,
+            r->events_per_second, r->cpu_seconds, r->cpu_per_million,
+            r->thread_cpu_per_million, r->mean_batch, r->commit_ms, r->peak_rss_mb,
             r->rss_early_mb, r->rss_last_mb, r->latency_samples, r->p50_ms, r->p99_ms,
-            r->p999_ms, comma ? "," : "");
+            r->p999_ms);
+    for (size_t i = 0; i < r->rss_count; i++) {
+        fprintf(fp, "%s%.1f", i ? "," : "", r->rss_series_mb[i]);
+    }
+    fprintf(fp, "]}%s", comma ? "," : "");
 }
 
 static double ratio(double a, double b)
@@ -134,21 +147,33 @@ static void report_pipeline(const struct ps_bench_pipeline_result *r, const char
 {
     const struct ps_bench_run *b = &r->base_max, *f = &r->filter_max;
     const struct ps_bench_run *bl = &r->base_latency, *fl = &r->filter_latency;
-    printf("pipeline: %zu events (%.0f bytes on average, %zu to %zu), %d partitions,\n"
-           "  %zu destinations + audit, transactions of at most %zu events or %d ms\n",
+    printf("pipeline: %zu events (%.0f bytes on average, %zu to %zu), %d input and %d output\n"
+           "  partitions, %zu destinations + audit, transactions of at most %zu events or "
+           "%d ms\n",
            r->events, r->mean_bytes, r->min_bytes, r->max_bytes, r->partitions,
+           r->output_partitions,
            r->destinations, f->batch_max_events, f->transaction_interval_ms);
     printf("%-36s %14s %14s %8s\n", "", "baseline", "pseudostream", "ratio");
     printf("%-36s %14.0f %14.0f %8.2f\n", "throughput (input events/s)", b->events_per_second,
            f->events_per_second, ratio(f->events_per_second, b->events_per_second));
     printf("%-36s %14.2f %14.2f %8.2f\n", "CPU seconds per million events", b->cpu_per_million,
            f->cpu_per_million, ratio(f->cpu_per_million, b->cpu_per_million));
+    printf("%-36s %14.2f %14.2f %8.2f\n", "  of which the polling thread",
+           b->thread_cpu_per_million, f->thread_cpu_per_million,
+           ratio(f->thread_cpu_per_million, b->thread_cpu_per_million));
+    printf("%-36s %14.0f %14.0f\n", "events per transaction", b->mean_batch, f->mean_batch);
+    printf("%-36s %14.0f %14.0f\n", "commit, last send to committed (ms)", b->commit_ms,
+           f->commit_ms);
     printf("%-36s %14.0f %14.0f %8.2f\n", "peak resident memory (MB)", b->peak_rss_mb,
            f->peak_rss_mb, ratio(f->peak_rss_mb, b->peak_rss_mb));
     printf("%-36s %14.0f %14.0f\n", "latency run: offered events/s", bl->offered_rate,
            fl->offered_rate);
     printf("%-36s %14.0f %14.0f\n", "  events measured", bl->latency_samples,
            fl->latency_samples);
+    printf("%-36s %14.0f %14.0f\n", "  events per transaction", bl->mean_batch,
+           fl->mean_batch);
+    printf("%-36s %14.0f %14.0f\n", "  commit, last send to committed (ms)", bl->commit_ms,
+           fl->commit_ms);
     printf("%-36s %14.0f %14.0f\n", "  latency p50 (ms)", bl->p50_ms, fl->p50_ms);
     printf("%-36s %14.0f %14.0f\n", "  latency p99 (ms)", bl->p99_ms, fl->p99_ms);
     printf("%-36s %14.0f %14.0f\n", "  latency p99.9 (ms)", bl->p999_ms, fl->p999_ms);
@@ -156,23 +181,32 @@ static void report_pipeline(const struct ps_bench_pipeline_result *r, const char
            fl->rss_early_mb);
     printf("%-36s %14.0f %14.0f\n", "  resident memory, last commit (MB)", bl->rss_last_mb,
            fl->rss_last_mb);
+    if (fl->rss_count > 1) {
+        printf("pseudostream resident memory every 10 s of the fixed-rate run (MB):");
+        for (size_t i = 0; i < fl->rss_count; i++) {
+            printf(" %.0f", fl->rss_series_mb[i]);
+        }
+        printf("\n");
+    }
     if (r->sweep_count) {
         printf("\ntrade-off (pseudostream): maximum rate on %.0f preloaded events; latency at "
                "%.0f events/s\n", r->sweep[0].events, r->sweep[0].offered_rate);
-        printf("%12s %10s %12s %12s %10s %10s %10s\n", "interval ms", "batch", "events/s",
-               "CPU s/M ev", "p50 ms", "p99 ms", "p99.9 ms");
+        printf("%12s %10s %12s %12s %10s %10s %10s %10s\n", "interval ms", "batch",
+               "events/s", "CPU s/M ev", "commit ms", "p50 ms", "p99 ms", "p99.9 ms");
         for (size_t i = 0; i < r->sweep_count; i++) {
             const struct ps_bench_run *s = &r->sweep[i];
-            printf("%12d %10zu %12.0f %12.2f %10.0f %10.0f %10.0f\n", s->transaction_interval_ms,
-                   s->batch_max_events, s->events_per_second, s->cpu_per_million, s->p50_ms,
-                   s->p99_ms, s->p999_ms);
+            printf("%12d %10zu %12.0f %12.2f %10.0f %10.0f %10.0f %10.0f\n",
+                   s->transaction_interval_ms, s->batch_max_events, s->events_per_second,
+                   s->cpu_per_million, s->commit_ms, s->p50_ms, s->p99_ms, s->p999_ms);
         }
     }
     FILE *fp = json ? fopen(json, "w") : NULL;
     if (fp) {
         fprintf(fp, "{\"benchmark\":\"pipeline\",\"events\":%zu,\"mean_bytes\":%.1f,"
-                "\"min_bytes\":%zu,\"max_bytes\":%zu,\"partitions\":%d,\"destinations\":%zu,",
+                "\"min_bytes\":%zu,\"max_bytes\":%zu,\"partitions\":%d,"
+                "\"output_partitions\":%d,\"destinations\":%zu,",
                 r->events, r->mean_bytes, r->min_bytes, r->max_bytes, r->partitions,
+                r->output_partitions,
                 r->destinations);
         json_run(fp, "baseline", b, 1);
         json_run(fp, "pseudostream", f, 1);
@@ -192,8 +226,9 @@ static void report_pipeline(const struct ps_bench_pipeline_result *r, const char
 }
 
 struct bench_args {
-    long events, rounds, partitions, batch, interval, latency_events;
+    long events, rounds, partitions, output_partitions, batch, interval, latency_events;
     int sweep, events_set;
+    double rate;
     const char *policy, *json;
     struct ps_bench_worker_options wo;
     const char *mode;
@@ -221,9 +256,11 @@ static ps_err_t run_pipeline(struct bench_setup *b, const struct bench_args *a, 
     struct ps_bench_pipeline_options opt = {
         .exe = exe, .policy = a->policy,
         .events = a->events_set ? (size_t)a->events : 1000000,
-        .partitions = (int)a->partitions, .batch_max_events = (size_t)a->batch,
+        .partitions = (int)a->partitions, .output_partitions = (int)a->output_partitions,
+        .batch_max_events = (size_t)a->batch,
         .transaction_interval_ms = (int)a->interval,
-        .latency_events = (size_t)a->latency_events, .sweep = a->sweep, .progress = stderr};
+        .latency_events = (size_t)a->latency_events, .offered_rate = a->rate,
+        .sweep = a->sweep, .progress = stderr};
     struct ps_bench_pipeline_result *r = calloc(1, sizeof(*r));
     if (!r) {
         return ps_error_set(err, PS_ERR_NOMEM, "out of memory");
@@ -239,13 +276,16 @@ static ps_err_t run_pipeline(struct bench_setup *b, const struct bench_args *a, 
 
 int cmd_bench(int argc, char **argv)
 {
-    enum { O_PARTITIONS = 256, O_BATCH, O_INTERVAL, O_LATENCY, O_SWEEP, O_BOOTSTRAP, O_TOPIC,
+    enum { O_PARTITIONS = 256, O_OUT_PARTITIONS, O_RATE, O_BATCH, O_INTERVAL, O_LATENCY, O_SWEEP, O_BOOTSTRAP, O_TOPIC,
            O_GROUP, O_MODE, O_EXPECT, O_READY, O_DONE, O_RESULT };
     static const struct option options[] = {{"events", required_argument, NULL, 'n'},
                                             {"rounds", required_argument, NULL, 'r'},
                                             {"policy", required_argument, NULL, 'p'},
                                             {"json", required_argument, NULL, 'j'},
                                             {"partitions", required_argument, NULL, O_PARTITIONS},
+                                            {"output-partitions", required_argument, NULL,
+                                             O_OUT_PARTITIONS},
+                                            {"rate", required_argument, NULL, O_RATE},
                                             {"batch", required_argument, NULL, O_BATCH},
                                             {"interval", required_argument, NULL, O_INTERVAL},
                                             {"latency-events", required_argument, NULL, O_LATENCY},
@@ -260,8 +300,8 @@ int cmd_bench(int argc, char **argv)
                                             {"result-file", required_argument, NULL, O_RESULT},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
-    struct bench_args a = {.events = 20000, .rounds = 10, .partitions = 256, .batch = 10000,
-                           .interval = 500};
+    struct bench_args a = {.events = 20000, .rounds = 10, .partitions = 256,
+                           .output_partitions = 16, .batch = 10000, .interval = 500};
     int c;
     while ((c = getopt_long(argc, argv, "n:r:h", options, NULL)) != -1) {
         switch (c) {
@@ -270,6 +310,8 @@ int cmd_bench(int argc, char **argv)
         case 'p': a.policy = optarg; break;
         case 'j': a.json = optarg; break;
         case O_PARTITIONS: a.partitions = atol(optarg); break;
+        case O_OUT_PARTITIONS: a.output_partitions = atol(optarg); break;
+        case O_RATE: a.rate = atof(optarg); break;
         case O_BATCH: a.batch = atol(optarg); break;
         case O_INTERVAL: a.interval = atol(optarg); break;
         case O_LATENCY: a.latency_events = atol(optarg); break;
@@ -293,8 +335,9 @@ int cmd_bench(int argc, char **argv)
     if (!engine && !pipeline && !worker) {
         return cli_usage_error("bench", "say which benchmark: engine or pipeline");
     }
-    if (a.events <= 0 || a.rounds <= 0 || a.partitions <= 0 || a.batch <= 0 ||
-        a.interval <= 0 || a.latency_events < 0) {
+    if (a.events <= 0 || a.rounds <= 0 || a.partitions <= 0 || a.output_partitions <= 0 ||
+        a.batch <= 0 ||
+        a.interval <= 0 || a.latency_events < 0 || a.rate < 0) {
         return cli_usage_error("bench", "--events, --rounds, --partitions, --batch and "
                                "--interval must be positive");
     }

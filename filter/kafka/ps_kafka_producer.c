@@ -67,7 +67,8 @@ static void producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *
     struct ps_kafka_producer *producer = opaque;
     /* The epoch may have been discarded after a rewind: then the report
      * concerns output whose input is being read again, and changes nothing. */
-    struct producer_epoch *epoch = producer_epoch_find(producer, (uint64_t)(uintptr_t)rkm->_private);
+    struct producer_epoch *epoch =
+        producer_epoch_find(producer, (uint64_t)(uintptr_t)rkm->_private);
     if (epoch) {
         if (epoch->outstanding > 0) {
             epoch->outstanding--;

@@ -182,6 +182,8 @@ ps_err_t ps_bench_engine(const struct ps_engine *engine, const struct ps_optout 
 #define BENCH_WAIT_MS 60000
 #define BENCH_LATENCY_SECONDS 20.0
 #define BENCH_SWEEP_EVENTS 300000
+#define BENCH_RSS_SAMPLES PS_BENCH_RSS_MAX
+#define BENCH_RSS_EVERY_MS 10000
 
 struct bench_ctx {
     const struct ps_bench_pipeline_options *opt;
@@ -254,7 +256,7 @@ static int bench_file_line(const char *path, char *buf, size_t size)
 static ps_err_t bench_broker_start(struct bench_ctx *bc, struct ps_error *err)
 {
     const struct ps_bench_pipeline_options *opt = bc->opt;
-    static char specs[BENCH_TOPIC_MAX][300];
+    char specs[BENCH_TOPIC_MAX][300];
     char *argv[2 * BENCH_TOPIC_MAX + 8];
     char bootfile[300], log[300];
     size_t n = 0, t = 0;
@@ -262,9 +264,14 @@ static ps_err_t bench_broker_start(struct bench_ctx *bc, struct ps_error *err)
     argv[n++] = "broker";
     argv[n++] = "--brokers";
     argv[n++] = "1";
+    /* Input must fit the mock's 5 MiB per partition (it prunes the oldest
+     * beyond that); outputs are never read back, so pruning them costs
+     * nothing, and fewer partitions let the producer batch as it would on a
+     * real cluster's output topics. */
     const char *fixed[] = {"bench.in", "bench.deadletter", "bench.audit", "bench.escrow"};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        snprintf(specs[t], sizeof(specs[t]), "%s:%d", fixed[i], opt->partitions);
+        snprintf(specs[t], sizeof(specs[t]), "%s:%d", fixed[i],
+                 i == 0 ? opt->partitions : opt->output_partitions);
         argv[n++] = "--topic";
         argv[n++] = specs[t++];
     }
@@ -279,11 +286,11 @@ static ps_err_t bench_broker_start(struct bench_ctx *bc, struct ps_error *err)
     for (size_t d = 0; d <= dsts && t + 2 < BENCH_TOPIC_MAX; d++) {
         if (d < dsts) {
             snprintf(specs[t], sizeof(specs[t]), "%s:%d",
-                     ps_engine_destination(bc->engine, d)->topic, opt->partitions);
+                     ps_engine_destination(bc->engine, d)->topic, opt->output_partitions);
             argv[n++] = "--topic";
             argv[n++] = specs[t++];
         }
-        snprintf(specs[t], sizeof(specs[t]), "bench.base.%zu:%d", d, opt->partitions);
+        snprintf(specs[t], sizeof(specs[t]), "bench.base.%zu:%d", d, opt->output_partitions);
         argv[n++] = "--topic";
         argv[n++] = specs[t++];
     }
@@ -340,10 +347,10 @@ static ps_err_t bench_feed(struct bench_ctx *bc, const char *topic, size_t count
 static double result_value(const char *path, const char *name)
 {
     FILE *fp = fopen(path, "r");
-    char key[64];
+    char line[8192], key[64];
     double v = 0, found = 0;
-    while (fp && fscanf(fp, "%63s %lf", key, &v) == 2) {
-        if (strcmp(key, name) == 0) {
+    while (fp && fgets(line, sizeof(line), fp)) {
+        if (sscanf(line, "%63s %lf", key, &v) == 2 && strcmp(key, name) == 0) {
             found = v;
         }
     }
@@ -351,6 +358,28 @@ static double result_value(const char *path, const char *name)
         fclose(fp);
     }
     return found;
+}
+
+/* The "rss_series_kb" line, as MB, into series (at most max). */
+static size_t result_series(const char *path, double *series, size_t max)
+{
+    FILE *fp = fopen(path, "r");
+    static char line[BENCH_RSS_SAMPLES * 24];
+    size_t n = 0;
+    while (fp && fgets(line, sizeof(line), fp)) {
+        if (strncmp(line, "rss_series_kb", 13) != 0) {
+            continue;
+        }
+        char *p = line + 13, *end = NULL;
+        for (double v = strtod(p, &end); end != p && n < max; v = strtod(p, &end)) {
+            series[n++] = v / 1024.0;
+            p = end;
+        }
+    }
+    if (fp) {
+        fclose(fp);
+    }
+    return n;
 }
 
 static void read_result(const char *path, struct ps_bench_run *run)
@@ -367,6 +396,14 @@ static void read_result(const char *path, struct ps_bench_run *run)
     run->p50_ms = result_value(path, "p50_ms");
     run->p99_ms = result_value(path, "p99_ms");
     run->p999_ms = result_value(path, "p999_ms");
+    run->thread_cpu_per_million = run->events > 0
+                                      ? result_value(path, "thread_cpu_seconds") * 1e6 /
+                                            run->events
+                                      : 0;
+    double batches = result_value(path, "batches");
+    run->mean_batch = batches > 0 ? run->events / batches : 0;
+    run->commit_ms = result_value(path, "commit_ms");
+    run->rss_count = result_series(path, run->rss_series_mb, PS_BENCH_RSS_MAX);
 }
 
 /* One filter run in its own process: on preloaded input (rate 0: reads
@@ -519,7 +556,8 @@ static ps_err_t bench_sweep(struct bench_ctx *bc, struct ps_bench_pipeline_resul
     } grid[] = {{100, 10000}, {250, 10000}, {500, 10000}, {1000, 10000}, {2000, 10000},
                 {500, 1000}, {500, 100000}, {1000, 100000}};
     const struct ps_bench_pipeline_options *opt = bc->opt;
-    double rate = res->filter_max.events_per_second / 2;
+    double rate = opt->offered_rate > 0 ? opt->offered_rate
+                                        : res->filter_max.events_per_second / 2;
     size_t expect = opt->events < BENCH_SWEEP_EVENTS ? opt->events : BENCH_SWEEP_EVENTS;
     ps_err_t rc = PS_OK;
     for (size_t g = 0; rc == PS_OK && g < sizeof(grid) / sizeof(grid[0]); g++) {
@@ -551,6 +589,7 @@ ps_err_t ps_bench_pipeline(const struct ps_bench_pipeline_options *opt,
     memset(res, 0, sizeof(*res));
     res->events = opt->events;
     res->partitions = opt->partitions;
+    res->output_partitions = opt->output_partitions;
     res->destinations = ps_engine_destination_count(engine);
     const char *tmp = getenv("TMPDIR");
     snprintf(bc.dir, sizeof(bc.dir), "%s/pseudostream-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -572,7 +611,8 @@ ps_err_t ps_bench_pipeline(const struct ps_bench_pipeline_options *opt,
     struct ps_bench_run *lats[] = {&res->base_latency, &res->filter_latency};
     for (int f = 0; rc == PS_OK && f < 2; f++) {
         /* A run too short to measure (a smoke test) is fed at a modest rate. */
-        double rate = runs[f]->events_per_second / 2;
+        double rate = opt->offered_rate > 0 ? opt->offered_rate
+                                            : runs[f]->events_per_second / 2;
         *lats[f] = (struct ps_bench_run){.filter = f, .batch_max_events = opt->batch_max_events,
                                          .transaction_interval_ms = opt->transaction_interval_ms,
                                          .offered_rate = rate >= 100 ? rate : 1000};
@@ -605,12 +645,19 @@ struct worker_state {
     double window_events;    /* ... after the first batch */
     int64_t t_first, t_last; /* monotonic ms: first and last commit */
     double cpu_first, cpu_last;
+    double thread_first, thread_last; /* the polling thread's own CPU (engine, sends) */
+    double batches;                   /* committed after the first */
+    int64_t produced_at;              /* monotonic ms: the open batch's outputs all sent */
+    double commit_ms_sum;             /* time from all sent to committed, summed */
     int64_t ready_ms;        /* wall clock: first commit; latency counts after it */
     double expect;
     uint64_t *latency;       /* LATENCY_BUCKETS + 1 (the last: beyond) */
     uint64_t samples;
     long rss_early_kb, rss_last_kb;
     int64_t rss_checked;
+    long rss_series[BENCH_RSS_SAMPLES]; /* every BENCH_RSS_EVERY_MS of the run */
+    size_t rss_count;
+    int64_t rss_sampled;
 };
 
 static double process_cpu_seconds(void)
@@ -619,6 +666,13 @@ static double process_cpu_seconds(void)
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static double thread_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static long resident_kb(void)
@@ -634,6 +688,17 @@ static long resident_kb(void)
     return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* The pipeline's fault points double as the benchmark's stopwatch: how long
+ * a commit takes once everything is sent. */
+static void worker_point(void *opaque, enum ps_pipeline_point point, uint64_t batch)
+{
+    (void)batch;
+    struct worker_state *ws = opaque;
+    if (point == PS_PIPELINE_BATCH_PRODUCED) {
+        ws->produced_at = ps_time_mono_ms();
+    }
+}
+
 static void worker_settled(void *opaque, const struct ps_kafka_batch *batch)
 {
     struct worker_state *ws = opaque;
@@ -643,9 +708,11 @@ static void worker_settled(void *opaque, const struct ps_kafka_batch *batch)
     int64_t mono = ps_time_mono_ms();
     ws->committed += (double)count;
     ws->t_last = mono;
+    ws->commit_ms_sum += (double)(mono - ws->produced_at);
     if (ws->t_first == 0) {
         ws->t_first = mono;
         ws->cpu_first = process_cpu_seconds();
+        ws->thread_first = thread_cpu_seconds();
         ws->ready_ms = now_ms;
         ws->rss_early_kb = resident_kb();
         FILE *fp = wo->ready_file ? fopen(wo->ready_file, "w") : NULL;
@@ -656,6 +723,8 @@ static void worker_settled(void *opaque, const struct ps_kafka_batch *batch)
     } else {
         ws->window_events += (double)count;
         ws->cpu_last = process_cpu_seconds();
+        ws->thread_last = thread_cpu_seconds();
+        ws->batches++;
     }
     for (size_t i = 0; i < count; i++) {
         const struct ps_kafka_message *msg = ps_kafka_batch_message(batch, i);
@@ -669,6 +738,10 @@ static void worker_settled(void *opaque, const struct ps_kafka_batch *batch)
     if (mono - ws->rss_checked >= 1000) {
         ws->rss_checked = mono;
         ws->rss_last_kb = resident_kb();
+        if (mono - ws->rss_sampled >= BENCH_RSS_EVERY_MS && ws->rss_count < BENCH_RSS_SAMPLES) {
+            ws->rss_sampled = mono;
+            ws->rss_series[ws->rss_count++] = ws->rss_last_kb;
+        }
     }
     char line[64];
     if (ws->expect == 0 && wo->done_file && bench_file_line(wo->done_file, line, sizeof(line))) {
@@ -706,7 +779,7 @@ ps_err_t ps_bench_pipeline_worker(const struct ps_engine *engine, struct ps_opto
     char txn[128];
     snprintf(txn, sizeof(txn), "%s-txn", wo->group);
     const char *topics[] = {wo->topic};
-    static char base[PS_PIPELINE_MAX_DESTINATIONS + 1][32];
+    char base[PS_PIPELINE_MAX_DESTINATIONS + 1][32];
     const char *base_topics[PS_PIPELINE_MAX_DESTINATIONS + 1];
     size_t dsts = ps_engine_destination_count(engine);
     for (size_t d = 0; d <= dsts && d <= PS_PIPELINE_MAX_DESTINATIONS; d++) {
@@ -732,6 +805,8 @@ ps_err_t ps_bench_pipeline_worker(const struct ps_engine *engine, struct ps_opto
         .passthrough_count = wo->filter ? 0 : dsts + 1,
         .settled_hook = worker_settled,
         .settled_opaque = &ws,
+        .fault_hook = worker_point,
+        .fault_opaque = &ws,
     };
     ps_codec_limits_default(&po.limits);
     double cpu_start = process_cpu_seconds();
@@ -743,6 +818,9 @@ ps_err_t ps_bench_pipeline_worker(const struct ps_engine *engine, struct ps_opto
         ws.t_first = t_start;
         ws.cpu_first = cpu_start;
         ws.cpu_last = process_cpu_seconds();
+        ws.thread_first = 0;
+        ws.thread_last = 0;
+        ws.batches = 1;
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -755,11 +833,19 @@ ps_err_t ps_bench_pipeline_worker(const struct ps_engine *engine, struct ps_opto
         fprintf(fp, "events %.0f\nseconds %.6f\ncpu_seconds %.6f\npeak_rss_kb %ld\n"
                 "rss_early_kb %ld\nrss_last_kb %ld\nlatency_samples %" PRIu64 "\n"
                 "p50_ms %.1f\np99_ms %.1f\np999_ms %.1f\nconsumed %" PRIu64 "\n"
-                "dead_lettered %" PRIu64 "\n",
+                "dead_lettered %" PRIu64 "\nthread_cpu_seconds %.6f\nbatches %.0f\n"
+                "commit_ms %.1f\n",
                 ws.window_events, ws.t_last > ws.t_first ? (ws.t_last - ws.t_first) / 1e3 : 0,
                 ws.cpu_last - ws.cpu_first, ru.ru_maxrss, ws.rss_early_kb, ws.rss_last_kb,
                 ws.samples, latency_percentile(&ws, 0.50), latency_percentile(&ws, 0.99),
-                latency_percentile(&ws, 0.999), stats->consumed, stats->dead_lettered);
+                latency_percentile(&ws, 0.999), stats->consumed, stats->dead_lettered,
+                ws.thread_last - ws.thread_first, ws.batches,
+                ws.committed > 0 ? ws.commit_ms_sum / (ws.batches + 1) : 0);
+        fprintf(fp, "rss_series_kb");
+        for (size_t i = 0; i < ws.rss_count; i++) {
+            fprintf(fp, " %ld", ws.rss_series[i]);
+        }
+        fprintf(fp, "\n");
         fclose(fp);
     }
     free(ws.latency);

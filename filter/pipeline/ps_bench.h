@@ -45,6 +45,8 @@ ps_err_t ps_bench_engine(const struct ps_engine *engine, const struct ps_optout 
                          size_t rounds, struct ps_bench_engine_result *result,
                          struct ps_error *err);
 
+#define PS_BENCH_RSS_MAX 512
+
 /* One measured filter run (in its own process). */
 struct ps_bench_run {
     int filter;                  /* 0: the pass-through baseline, 1: pseudostream */
@@ -56,11 +58,17 @@ struct ps_bench_run {
     double events_per_second;
     double cpu_seconds;          /* user + system of the filter process over the window */
     double cpu_per_million;      /* CPU seconds per million events */
+    double thread_cpu_per_million; /* ... of the polling thread alone (the rest is
+                                      librdkafka's threads) */
+    double mean_batch;           /* events per transaction */
+    double commit_ms;            /* mean time from a batch's last send to its commit */
     double peak_rss_mb;          /* the filter process's peak resident memory */
     double rss_early_mb;         /* resident memory at the first commit */
     double rss_last_mb;          /* ... and at the last (sampled every second) */
     double latency_samples;
     double p50_ms, p99_ms, p999_ms;
+    double rss_series_mb[PS_BENCH_RSS_MAX]; /* resident memory every 10 s of the run */
+    size_t rss_count;
 };
 
 #define PS_BENCH_SWEEP_MAX 12
@@ -69,10 +77,12 @@ struct ps_bench_pipeline_options {
     const char *exe;             /* this program: run as the broker and as each filter */
     const char *policy;          /* passed on to the filter runs; NULL: the demo policy */
     size_t events;               /* preloaded events (default 1,000,000) */
-    int partitions;              /* per topic (default 256: the mock keeps 5 MiB each) */
+    int partitions;              /* of input topics (default 256: the mock keeps 5 MiB each) */
+    int output_partitions;       /* of output topics (default 16) */
     size_t batch_max_events;     /* default 10000 */
     int transaction_interval_ms; /* default 500 */
     size_t latency_events;       /* fed at the fixed rate (0: 20 s worth, at most events) */
+    double offered_rate;         /* the fixed rate (0: half of each one's maximum) */
     int sweep;                   /* also the transaction interval / batch size table */
     FILE *progress;              /* a line per phase, or NULL */
 };
@@ -81,6 +91,7 @@ struct ps_bench_pipeline_result {
     size_t events;
     size_t destinations;
     int partitions;
+    int output_partitions;
     double mean_bytes;
     size_t min_bytes, max_bytes;
     struct ps_bench_run base_max, filter_max, base_latency, filter_latency;

@@ -50,6 +50,10 @@ struct pipeline {
 };
 
 #define PS_RELOAD_CHECK_MS 5000
+/* Kafka's default message.max.bytes (broker and producer): a record above it
+ * fails its send on every retry. Headers and framing are allowed for. */
+#define PS_PIPELINE_MAX_RECORD_BYTES 1000000
+#define PS_RECORD_OVERHEAD 1024
 #define PS_LAG_CHECK_MS 1000
 
 static double seconds_since(const struct timespec *t0)
@@ -217,8 +221,20 @@ static ps_err_t dead_letter(struct pipeline *pl, const struct ps_kafka_message *
     if ((unsigned)why->code < 64) {
         pl->stats->dead_lettered_by_reason[why->code]++;
     }
+    /* A value larger than Kafka takes would fail the transaction on every
+     * retry: the dead letter then goes without it, saying how long it was
+     * (the input stays on its own topic, at the offset named by source). */
+    const void *value = msg->value;
+    size_t len = msg->len;
+    char omitted[32];
+    if (len + msg->key_len + PS_RECORD_OVERHEAD > PS_PIPELINE_MAX_RECORD_BYTES) {
+        snprintf(omitted, sizeof(omitted), "%zu", len);
+        n = add_header(h, n, "pseudostream.value_omitted", omitted);
+        value = NULL;
+        len = 0;
+    }
     return ps_kafka_producer_send(pl->producer, pl->opt->dead_letter_topic, -1, msg->key,
-                                  msg->key_len, msg->value, msg->len, h, n, err);
+                                  msg->key_len, value, len, h, n, err);
 }
 
 static ps_err_t deliver(struct pipeline *pl, const struct ps_kafka_message *msg, size_t d,
@@ -339,6 +355,12 @@ static ps_err_t process_message(struct pipeline *pl, const struct ps_kafka_messa
     }
     size_t count = ps_engine_destination_count(pl->engine);
     for (size_t d = 0; d < count; d++) {
+        if (outs[d].decision == PS_DISCLOSED &&
+            outs[d].len + outs[d].key_len + PS_RECORD_OVERHEAD > PS_PIPELINE_MAX_RECORD_BYTES) {
+            /* Never retried forever, never passed on cut: withheld, audited. */
+            ps_engine_worker_withhold(pl->worker, d, PS_ERR_LIMIT,
+                                      "derived record larger than Kafka's message size limit");
+        }
         if (outs[d].decision == PS_WITHHELD) {
             pl->stats->withheld[d]++;
             pl->stats->withheld_by_reason[d][(unsigned)outs[d].reason % 64]++;

@@ -364,6 +364,19 @@ const struct ps_engine_escrow *ps_engine_worker_escrow(const struct ps_engine_wo
     return worker->escrow;
 }
 
+void ps_engine_worker_withhold(struct ps_engine_worker *worker, size_t d, ps_err_t reason,
+                               const char *detail)
+{
+    struct ps_engine_output *out = &worker->outputs[d];
+    out->decision = PS_WITHHELD;
+    out->reason = reason;
+    out->key = NULL;
+    out->key_len = 0;
+    out->value = NULL;
+    out->len = 0;
+    snprintf(out->detail, sizeof(out->detail), "%s", detail);
+}
+
 void ps_engine_worker_escrow_reset(struct ps_engine_worker *worker)
 {
     if (worker->escrow_cache) {

@@ -122,6 +122,12 @@ const struct ps_engine_event *ps_engine_worker_event(const struct ps_engine_work
 void ps_engine_worker_set_optout(struct ps_engine_worker *worker, const struct ps_optout *optout,
                                  int fresh);
 
+/* Withholds destination d's output of the last event after the fact (the
+ * pipeline found it cannot be delivered, e.g. too large for Kafka); detail
+ * names the cause, never a value. The record counts as withheld in the audit. */
+void ps_engine_worker_withhold(struct ps_engine_worker *worker, size_t d, ps_err_t reason,
+                               const char *detail);
+
 /* The escrow records the last event produced (sealed once per patient and
  * domain: a (domain, token) pair already escrowed by this worker is not sealed
  * again). Borrowed until the next call. */

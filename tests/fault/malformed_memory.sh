@@ -82,33 +82,35 @@ CONFIG
 RUN=$!
 PIDS+=($RUN)
 
-# The input arrives while the filter runs, in chunks of 100,000 messages.
-(
-    left=$TOTAL
-    while [ "$left" -gt 0 ]; do
-        n=$(( left < 100000 ? left : 100000 ))
-        "$BIN" generate -b "$BOOTSTRAP" -t hospital.events -n 0 --malformed $(( n / 4 )) \
-            -c "$TMP/config.yaml" > /dev/null
-        left=$(( left - n ))
-    done
-) &
-PIDS+=($!)
-
-python3 - "$RUN" "$PORT" "$TOTAL" "$EVERY" "$WARMUP" "$BOUND_MB" <<'PY'
-import re, sys, time, urllib.request
-pid, port, total, every, warmup, bound = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+# The generator keys every malformed message "malformed", so they all land on
+# one partition, where the mock keeps 5 MiB: the input is fed in chunks of
+# 10,000 messages, each once the filter has caught up with the previous one.
+python3 - "$RUN" "$PORT" "$TOTAL" "$EVERY" "$WARMUP" "$BOUND_MB" "$BIN" "$BOOTSTRAP" \
+    "$TMP/config.yaml" <<'PY'
+import re, subprocess, sys, time, urllib.request
+pid, port = sys.argv[1], sys.argv[2]
+total, every, warmup, bound = map(int, sys.argv[3:7])
+binary, bootstrap, config = sys.argv[7:10]
+CHUNK = 10000
 def rss_kb():
     with open(f"/proc/{pid}/status") as f:
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+# Loopback only: no proxy from the environment.
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 def consumed():
     try:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+        body = opener.open(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
     except OSError:
         return 0
     return int(sum(float(m) for m in re.findall(r"^pseudostream_events_consumed_total\{[^}]*\} (\S+)", body, re.M)))
-samples, next_mark, start = [], every, time.time()
+samples, next_mark, start, produced = [], every, time.time(), 0
 while True:
     n = consumed()
+    if produced < total and n >= produced:
+        subprocess.run([binary, "generate", "-b", bootstrap, "-t", "hospital.events", "-n", "0",
+                        "--malformed", str(CHUNK // 4), "-c", config],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        produced += CHUNK
     if n >= next_mark:
         samples.append((n, rss_kb()))
         print(f"{n:>9} messages  RSS {samples[-1][1] / 1024:7.1f} MiB  {time.time() - start:6.1f} s", flush=True)
@@ -118,7 +120,7 @@ while True:
         break
     if time.time() - start > 1800:
         sys.exit("FAIL: not done in 30 minutes")
-    time.sleep(0.2)
+    time.sleep(0.05)
 base = [kb for n, kb in samples if n >= warmup]
 growth = (max(base) - base[0]) / 1024
 print(f"after the warm-up ({warmup} messages): RSS {base[0] / 1024:.1f} -> max {max(base) / 1024:.1f} MiB, "

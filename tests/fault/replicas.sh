@@ -9,6 +9,8 @@
 # generated identifier in any secondary-use byte or in any replica's log), a
 # patient has one pseudonym per domain whichever replica handled it, every
 # dead-letter record has a reason, and every input event has an audit record.
+# Replicas log at debug level, so that the identifier search covers the event
+# lines too.
 # Duplicates are allowed: the mock cluster drops transactional offsets and
 # writes no transaction markers (DESIGN.md §10); exactly once is asserted
 # against a real broker by deploy/compose/exactly-once-test.sh.
@@ -46,6 +48,7 @@ start_replica() {
     PSEUDOSTREAM_KAFKA_TRANSACTIONAL_ID="pseudostream-fault-$name" \
     PSEUDOSTREAM_DELIVERY_MODE="$MODE" \
         "$PS_BIN" run -c "$PS_TMP/config.yaml" --exit-when-idle "$IDLE_MS" --grace-ms "$GRACE_MS" \
+            --log-level debug \
         >> "$PS_TMP/run-$name.log" 2>> "$PS_TMP/run-$name.err" &
     PIDS[$name]=$!
 }

@@ -18,7 +18,7 @@
 
 /* Writes data to a file private to this process (mode 0600, as the keyring
  * loader demands) and returns its path, reused for every input. */
-static const char *fuzz_write_file(const uint8_t *data, size_t size, const char *suffix)
+static inline const char *fuzz_write_file(const uint8_t *data, size_t size, const char *suffix)
 {
     static char path[128];
     if (!path[0]) {
@@ -42,7 +42,7 @@ static const char *fuzz_write_file(const uint8_t *data, size_t size, const char 
 }
 
 /* Logs of the code under test would drown the fuzzer's own output. */
-static void fuzz_quiet(void)
+static inline void fuzz_quiet(void)
 {
     static int done;
     if (!done) {
