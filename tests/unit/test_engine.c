@@ -455,7 +455,7 @@ static void test_undecodable_input(void **state)
     /* A single-object frame with an unknown fingerprint. */
     struct ps_buf so;
     ps_buf_init(&so, 0);
-    assert_int_equal(ps_frame_write_single_object(UINT64_C(0x0123456789abcdef), &so), PS_OK);
+    assert_int_equal(ps_frame_write_single_object(UINT64_C(0x1122334455667788), &so), PS_OK);
     assert_int_equal(ps_buf_append(&so, in.data + 5, in.len - 5), PS_OK);
     expect_undecodable(f, so.data, so.len, PS_ERR_SCHEMA_UNKNOWN, PS_ERR_SCHEMA_UNKNOWN);
     ps_buf_free(&so);

@@ -446,7 +446,7 @@ static void test_invalid_schemas(void **state)
     expect_schema_error("{\"type\":\"enum\",\"name\":\"e\"}", "no \"symbols\"");
     expect_schema_error("{\"type\":\"fixed\",\"name\":\"f\",\"size\":-1}", "valid \"size\"");
     expect_schema_error("{\"type\":\"fixed\",\"name\":\"f\",\"size\":\"1x\"}", "valid \"size\"");
-    expect_schema_error("{\"type\":\"fixed\",\"name\":\"f\",\"size\":2147483648}",
+    expect_schema_error("{\"type\":\"fixed\",\"name\":\"f\",\"size\":2147483649}",
                         "valid \"size\"");
     expect_schema_error("{\"type\":\"fixed\",\"name\":\"f\"}", "valid \"size\"");
     expect_schema_error("{\"type\":\"array\"}", "no \"items\"");
