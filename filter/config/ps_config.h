@@ -25,7 +25,7 @@
  *   delivery:
  *     mode: transactional                  # or at_least_once
  *     batch_max_events: 10000
- *     transaction_interval_ms: 500
+ *     transaction_interval_ms: 1000
  *   metrics:
  *     listen: "0.0.0.0:9464"               # /metrics, /healthz, /readyz; absent: off
  *     health_timeout_ms: 60000
@@ -130,7 +130,7 @@ struct ps_config {
     struct {
         enum ps_delivery_mode mode;   /* default transactional */
         uint32_t batch_max_events;    /* default 10000 */
-        uint32_t transaction_interval_ms; /* default 500 */
+        uint32_t transaction_interval_ms; /* default 1000 */
     } delivery;
     char *keyring_passphrase_file;    /* resolved path, NULL when not given */
     char *keyring_passphrase;         /* its content (secret, wiped when freed); NULL */
