@@ -104,7 +104,7 @@ static void test_defaults(void **state)
     assert_int_equal(conf->limits.max_items, 100000);
     assert_int_equal(conf->delivery.mode, PS_DELIVERY_TRANSACTIONAL);
     assert_int_equal(conf->delivery.batch_max_events, 10000);
-    assert_int_equal(conf->delivery.transaction_interval_ms, 500);
+    assert_int_equal(conf->delivery.transaction_interval_ms, 1000);
     assert_string_equal(conf->log_level, "info");
     ps_config_destroy(conf);
 }
@@ -115,7 +115,7 @@ static void test_numbers_are_strict(void **state)
     expect_error(DATA "bad_number_unit.yaml",
                  DATA "bad_number_unit.yaml:5:28: delivery.transaction_interval_ms must be a "
                       "whole number from 1 to 3600000 in plain digits, with no sign, unit or "
-                      "leading zero (e.g. transaction_interval_ms: 500)");
+                      "leading zero (e.g. transaction_interval_ms: 1000)");
     expect_error(DATA "bad_number_octal.yaml",
                  DATA "bad_number_octal.yaml:5:14: limits.max_depth must be a whole number from "
                       "1 to 1024 in plain digits, with no sign, unit or leading zero "
