@@ -196,6 +196,7 @@ int cmd_run(int argc, char **argv)
     opt.reload.requested = &cli_reload;
     opt.idle_exit_ms = (int)a.idle_ms;
     opt.shutdown_grace_ms = (int)a.grace_ms;
+    ps_runtime_log_context(rt);
     PS_INFO("run", "started", "policy %.16s, %zu destinations, %s mode", rt->policy_hash,
             ps_engine_destination_count(rt->engine),
             opt.transactional_id ? "transactional" : "at-least-once");

@@ -10,6 +10,21 @@ static FILE *log_stream;
 static int log_stream_set;
 static enum ps_log_level log_level = PS_LOG_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_context[96];
+
+void ps_log_set_context(const char *policy, int64_t key_id)
+{
+    char esc[64];
+    ps_log_json_escape(esc, sizeof(esc), policy ? policy : "");
+    pthread_mutex_lock(&log_lock);
+    if (key_id >= 0) {
+        snprintf(log_context, sizeof(log_context), ",\"policy\":\"%.16s\",\"key_id\":%lld", esc,
+                 (long long)key_id);
+    } else {
+        snprintf(log_context, sizeof(log_context), ",\"policy\":\"%.16s\"", esc);
+    }
+    pthread_mutex_unlock(&log_lock);
+}
 
 void ps_log_set_stream(FILE *stream)
 {
@@ -98,12 +113,13 @@ void ps_log_write(enum ps_log_level level, const char *component, const char *co
     char when[40];
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 
-    char line[2600];
+    char line[2700];
+    pthread_mutex_lock(&log_lock);
     snprintf(line, sizeof(line),
              "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"%s\",\"code\":\"%s\","
-             "\"msg\":\"%s\"}\n",
-             when, (long)(tv.tv_usec / 1000), level_names[level], component, code, esc);
-    pthread_mutex_lock(&log_lock);
+             "\"msg\":\"%s\"%s}\n",
+             when, (long)(tv.tv_usec / 1000), level_names[level], component, code, esc,
+             log_context);
     fputs(line, out);
     fflush(out);
     pthread_mutex_unlock(&log_lock);

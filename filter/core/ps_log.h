@@ -2,7 +2,11 @@
  * ps_log: structured log lines, one JSON object per line.
  *
  *   {"time":"2026-11-23T15:00:00.123Z","level":"info","component":"pipeline",
- *    "code":"batch_committed","msg":"..."}
+ *    "code":"batch_committed","msg":"...","policy":"3f2a9c...","key_id":2}
+ *
+ * (policy and key_id once ps_log_set_context has been called; Kafka
+ * coordinates, where a line concerns a record, are in msg as
+ * topic/partition/offset.)
  *
  * Log lines name places and counts, never content: no payload value, no
  * identifier, no pseudonym beside its input and no key material may be passed
@@ -16,9 +20,14 @@
 #ifndef PS_LOG_H
 #define PS_LOG_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 enum ps_log_level { PS_LOG_DEBUG = 0, PS_LOG_INFO = 1, PS_LOG_WARN = 2, PS_LOG_ERROR = 3 };
+
+/* Process-wide context added to every line once set: the policy version
+ * (its hash, shortened) and the keyring's current key id (-1: none). */
+void ps_log_set_context(const char *policy, int64_t key_id);
 
 /* Sets the sink (not owned; NULL silences logging) and the minimum level. */
 void ps_log_set_stream(FILE *stream);

@@ -155,6 +155,13 @@ int ps_runtime_keyring_changed(const struct ps_runtime *rt)
     return now >= 0 && now != rt->keyring_mtime_ns;
 }
 
+void ps_runtime_log_context(const struct ps_runtime *rt)
+{
+    uint32_t key_id = 0;
+    int has_key = ps_keyring_select(rt->kr, ps_time_now_ms(), &key_id, NULL) == PS_OK;
+    ps_log_set_context(rt->policy_hash, has_key ? (int64_t)key_id : -1);
+}
+
 ps_err_t ps_runtime_reload_keyring(struct ps_runtime *rt, struct ps_error *err)
 {
     struct ps_keyring *kr = NULL;
@@ -176,6 +183,7 @@ ps_err_t ps_runtime_reload_keyring(struct ps_runtime *rt, struct ps_error *err)
     rt->kr = kr;
     rt->engine = engine;
     rt->keyring_mtime_ns = mtime;
+    ps_runtime_log_context(rt);
     return PS_OK;
 }
 

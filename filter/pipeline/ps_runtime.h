@@ -66,6 +66,9 @@ ps_err_t ps_runtime_load_optout(struct ps_runtime *rt, struct ps_error *err);
 ps_err_t ps_runtime_optout_catch_up(struct ps_runtime *rt, const char *bootstraps, int timeout_ms,
                                     struct ps_error *err);
 
+/* Puts the policy version and the current key id on every log line. */
+void ps_runtime_log_context(const struct ps_runtime *rt);
+
 /* Reloads the keyring file and builds a new engine on it; the old ones are
  * kept (old_kr, old_engine) until ps_runtime_release_old, because the
  * pipeline's worker still uses them until the batch boundary. On failure
