@@ -98,15 +98,11 @@ char *ps_schema_fullname(json_t *def, const char *ns, char **def_ns_p);
 /* Definition of the named type ref as written where namespace ns applies. */
 json_t *ps_schema_lookup_named(const struct ps_schema *schema, const char *ref, const char *ns);
 
-/* Walks a datum against the schema without allocating: every length and count
- * is checked against the bytes that remain, the nesting depth and the item
- * budget against limits, and trailing bytes are refused. PS_ERR_DECODE or
- * PS_ERR_LIMIT naming the path. */
-ps_err_t ps_avro_validate(const struct ps_schema *schema, const void *datum, size_t len,
-                          const struct ps_codec_limits *limits, struct ps_error *err);
-
-/* As ps_avro_validate, walking ev->datum (ev->len bytes) and recording ev's
- * tape on the way; sets ev->fast when the tape is complete and every length,
+/* Walks ev->datum (ev->len bytes) against the schema, allocating nothing but
+ * tape entries: every length and count is checked against the bytes that
+ * remain, the nesting depth and the item budget against limits, and trailing
+ * bytes are refused (PS_ERR_DECODE or PS_ERR_LIMIT naming the path). Records
+ * ev's tape on the way; sets ev->fast when the tape is complete and every length,
  * count and index is in its canonical (shortest, single-block) encoding.
  * PS_ERR_LIMIT when the tape would pass ev->tape_max entries; PS_ERR_NOMEM. */
 ps_err_t ps_avro_validate_tape(const struct ps_schema *schema, struct ps_event *ev,
@@ -116,7 +112,8 @@ ps_err_t ps_avro_validate_tape(const struct ps_schema *schema, struct ps_event *
 size_t ps_avro_min_size(avro_schema_t s);
 
 /* Binds every node of the schema to its Avro C schema (ext.avro, ext.item_min)
- * and sets schema->bound when the two trees agree. */
+ * and sets schema->bound when the two trees agree (loading refuses a schema
+ * whose trees do not). */
 void ps_schema_bind_avro(struct ps_schema *schema);
 
 /* Avro C's decode of the event (done on demand for a fast event); NULL when

@@ -655,6 +655,12 @@ ps_err_t ps_schema_load_json(const char *json, const char *origin,
         goto cleanup;
     }
     ps_schema_bind_avro(schema);
+    if (!schema->bound) {
+        rc = ps_error_set(err, PS_ERR_SCHEMA,
+                          "%s: Avro C reads this schema differently from pseudostream "
+                          "(report it with the schema)", schema->origin);
+        goto cleanup;
+    }
     rc = ps_fingerprint_schema(schema->json, &schema->fingerprint, err);
     if (rc != PS_OK) {
         ps_error_prefix(err, "%s", schema->origin);

@@ -7,8 +7,10 @@
  * allocates nothing and checks, against the bytes that remain, every length
  * and every block count (a count can claim no more items than the remaining
  * bytes can hold at the item type's smallest encoding), plus the depth and the
- * total item budget. It follows the Avro C schema so that it covers opaque
- * unions too, and names the nearest node of our tree in its messages.
+ * total item budget. It follows our node tree and records a tape of where
+ * each field sits (ps_avro_validate_tape); inside an opaque union, where the
+ * tree has no nodes, it follows the Avro C schema instead (validate_value),
+ * and names the nearest node of our tree in its messages.
  */
 #include "ps_avro_internal.h"
 
@@ -515,10 +517,8 @@ ps_err_t ps_avro_validate_tape(const struct ps_schema *schema, struct ps_event *
 {
     ev->fast = 0;
     ev->tape_count = 0;
-    if (!schema->bound || ev->len >= UINT32_MAX) {
-        return ps_avro_validate(schema, ev->datum, ev->len, limits, err);
-    }
-    if (ev->len > limits->max_message_bytes) {
+    /* Tape offsets are 32-bit; every configured limit is far below that. */
+    if (ev->len > limits->max_message_bytes || ev->len >= UINT32_MAX) {
         return ps_error_set(err, PS_ERR_LIMIT, "datum larger than the limit (%zu bytes)",
                             limits->max_message_bytes);
     }
@@ -545,30 +545,5 @@ ps_err_t ps_avro_validate_tape(const struct ps_schema *schema, struct ps_event *
                           (size_t)(vc.end - vc.p));
     }
     ev->fast = rc == PS_OK && vc.canonical;
-    return rc;
-}
-
-ps_err_t ps_avro_validate(const struct ps_schema *schema, const void *datum, size_t len,
-                          const struct ps_codec_limits *limits, struct ps_error *err)
-{
-    if (len > limits->max_message_bytes) {
-        return ps_error_set(err, PS_ERR_LIMIT, "datum larger than the limit (%zu bytes)",
-                            limits->max_message_bytes);
-    }
-    static const uint8_t nothing[1];
-    const uint8_t *p = datum ? (const uint8_t *)datum : nothing;
-    struct validate_ctx vc = {
-        .schema = schema,
-        .p = p,
-        .end = p + (datum ? len : 0),
-        .limits = limits,
-        .items = 0,
-        .err = err,
-    };
-    ps_err_t rc = validate_value(&vc, schema->avro, 0, 0, 0);
-    if (rc == PS_OK && vc.p != vc.end) {
-        rc = ps_error_set(err, PS_ERR_DECODE, "%zu trailing bytes after the record",
-                          (size_t)(vc.end - vc.p));
-    }
     return rc;
 }
