@@ -137,34 +137,9 @@ static void lines_free(struct lines *l)
 
 /* A path that names no field of any input schema is a typo, not a choice:
  * start-up refuses it (ps_engine_new), so check reports it too. */
-static void check_paths(const struct ps_policy_doc *doc, const struct ps_registry *reg,
-                        struct lines *errors)
+static void report_error(void *opaque, const struct ps_error *err)
 {
-    for (size_t d = 0; d < doc->destination_count; d++) {
-        const struct ps_policy_destination *dst = &doc->destinations[d];
-        size_t n = dst->rule_count + dst->predicate_count;
-        for (size_t i = 0; i < n; i++) {
-            const char *path = i < dst->rule_count ? dst->rules[i].path
-                                                   : dst->predicates[i - dst->rule_count].path;
-            int found = !path;
-            for (size_t s = 0; !found && s < ps_registry_count(reg); s++) {
-                found = ps_schema_find(ps_registry_at(reg, s), path) >= 0;
-            }
-            if (found) {
-                continue;
-            }
-            struct ps_error err = {0};
-            int line = i < dst->rule_count ? dst->rules[i].line
-                                           : dst->predicates[i - dst->rule_count].line;
-            int col = i < dst->rule_count ? dst->rules[i].col
-                                          : dst->predicates[i - dst->rule_count].col;
-            ps_error_set_at(&err, PS_ERR_CONFIG, doc->file, line, col,
-                            "destination '%s': path '%s' names no field of any input schema "
-                            "(paths look like pid.date_of_birth or pid.address[].postcode)",
-                            dst->name, path);
-            lines_add_error(errors, &err);
-        }
-    }
+    lines_add_error(opaque, err);
 }
 
 /* Every error and warning of doc on the registry's schemas. */
@@ -190,7 +165,7 @@ static void policy_findings(const struct ps_policy_doc *doc, const struct ps_reg
             ps_plan_destroy(plan);
         }
     }
-    check_paths(doc, reg, errors);
+    ps_policy_check_paths(doc, reg, report_error, errors);
 }
 
 static int policy_check(int argc, char **argv)

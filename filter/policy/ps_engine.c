@@ -89,39 +89,13 @@ static size_t schema_index(const struct ps_engine *engine, const struct ps_schem
     return (size_t)-1;
 }
 
-/* A path rule that names no field of any schema is a typo, not a choice. */
-static ps_err_t check_paths_exist(const struct ps_engine *engine, struct ps_error *err)
+/* Keeps the first finding of ps_policy_check_paths: start-up stops on it. */
+static void keep_first(void *opaque, const struct ps_error *finding)
 {
-    const struct ps_policy_doc *doc = engine->doc;
-    for (size_t d = 0; d < doc->destination_count; d++) {
-        const struct ps_policy_destination *dst = &doc->destinations[d];
-        for (size_t r = 0; r < dst->rule_count; r++) {
-            const struct ps_policy_rule *rule = &dst->rules[r];
-            int found = !rule->path;
-            for (size_t s = 0; !found && s < engine->schema_count; s++) {
-                found = ps_schema_find(ps_registry_at(engine->reg, s), rule->path) >= 0;
-            }
-            if (!found) {
-                return ps_error_set_at(err, PS_ERR_CONFIG, doc->file, rule->line, rule->col,
-                                       "destination '%s': path '%s' names no field of any "
-                                       "schema (paths look like pid.date_of_birth or "
-                                       "pid.address[].postcode)", dst->name, rule->path);
-            }
-        }
-        for (size_t p = 0; p < dst->predicate_count; p++) {
-            const struct ps_policy_predicate *pred = &dst->predicates[p];
-            int found = !pred->path;
-            for (size_t s = 0; !found && s < engine->schema_count; s++) {
-                found = ps_schema_find(ps_registry_at(engine->reg, s), pred->path) >= 0;
-            }
-            if (!found) {
-                return ps_error_set_at(err, PS_ERR_CONFIG, doc->file, pred->line, pred->col,
-                                       "destination '%s': withhold_when names '%s', which is no "
-                                       "field of any schema", dst->name, pred->path);
-            }
-        }
+    struct ps_error *err = opaque;
+    if (err->code == PS_OK) {
+        *err = *finding;
     }
-    return PS_OK;
 }
 
 /* The filter holds only the authorities' public keys. */
@@ -195,7 +169,14 @@ static ps_err_t compile_all(struct ps_engine *engine, const struct ps_keyring *k
             }
         }
     }
-    return check_paths_exist(engine, err);
+    struct ps_error first = {0};
+    if (ps_policy_check_paths(engine->doc, engine->reg, keep_first, &first) > 0) {
+        if (err) {
+            *err = first;
+        }
+        return PS_ERR_CONFIG;
+    }
+    return PS_OK;
 }
 
 ps_err_t ps_engine_new(const struct ps_policy_doc *doc, const char *policy_hash,

@@ -146,3 +146,46 @@ ps_err_t ps_policy_check(const struct ps_policy_doc *doc, struct ps_error *err)
     }
     return PS_OK;
 }
+
+static int path_exists(const struct ps_registry *reg, const char *path)
+{
+    for (size_t s = 0; path && s < ps_registry_count(reg); s++) {
+        if (ps_schema_find(ps_registry_at(reg, s), path) >= 0) {
+            return 1;
+        }
+    }
+    return !path;
+}
+
+size_t ps_policy_check_paths(const struct ps_policy_doc *doc, const struct ps_registry *reg,
+                             ps_policy_report_fn fn, void *opaque)
+{
+    size_t found = 0;
+    for (size_t d = 0; d < doc->destination_count; d++) {
+        const struct ps_policy_destination *dst = &doc->destinations[d];
+        for (size_t r = 0; r < dst->rule_count; r++) {
+            const struct ps_policy_rule *rule = &dst->rules[r];
+            if (!path_exists(reg, rule->path)) {
+                struct ps_error err = {0};
+                ps_error_set_at(&err, PS_ERR_CONFIG, doc->file, rule->line, rule->col,
+                                "destination '%s': path '%s' names no field of any schema "
+                                "(paths look like pid.date_of_birth or pid.address[].postcode)",
+                                dst->name, rule->path);
+                fn(opaque, &err);
+                found++;
+            }
+        }
+        for (size_t p = 0; p < dst->predicate_count; p++) {
+            const struct ps_policy_predicate *pred = &dst->predicates[p];
+            if (!path_exists(reg, pred->path)) {
+                struct ps_error err = {0};
+                ps_error_set_at(&err, PS_ERR_CONFIG, doc->file, pred->line, pred->col,
+                                "destination '%s': withhold_when names '%s', which is no "
+                                "field of any schema", dst->name, pred->path);
+                fn(opaque, &err);
+                found++;
+            }
+        }
+    }
+    return found;
+}

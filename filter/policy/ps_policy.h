@@ -22,7 +22,17 @@
 
 #include "ps_error.h"
 #include "ps_policy_doc.h"
+#include "ps_registry.h"
 
 ps_err_t ps_policy_check(const struct ps_policy_doc *doc, struct ps_error *err);
+
+/* Receives one finding (PS_ERR_CONFIG with the policy file, line and column). */
+typedef void (*ps_policy_report_fn)(void *opaque, const struct ps_error *err);
+
+/* A rule or withhold_when path that names no field of any of the registry's
+ * schemas is a typo, not a choice: reports each one to fn and returns how
+ * many there were. */
+size_t ps_policy_check_paths(const struct ps_policy_doc *doc, const struct ps_registry *reg,
+                             ps_policy_report_fn fn, void *opaque);
 
 #endif
