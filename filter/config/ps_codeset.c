@@ -7,7 +7,6 @@
  *   description: ...
  *   prefixes: [A50, A51, ...]
  */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,13 +55,15 @@ static const struct ps_yaml_doc_type codeset_type = {
     .empty_fix = "write name:, system: and prefixes:",
 };
 
-/* Upper case without dots: "a54.0" and "A540" compare equal. */
+/* Upper case without dots: "a54.0" and "A540" compare equal. ASCII only:
+ * codes are ASCII, and toupper() would follow the locale. */
 static size_t fold_code(const char *code, size_t len, char *out, size_t size)
 {
     size_t n = 0;
     for (size_t i = 0; i < len && n + 1 < size; i++) {
-        if (code[i] != '.' && code[i] != ' ') {
-            out[n++] = (char)toupper((unsigned char)code[i]);
+        char c = code[i];
+        if (c != '.' && c != ' ') {
+            out[n++] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
         }
     }
     out[n] = '\0';
@@ -74,8 +75,9 @@ int ps_codeset_match(const struct ps_codeset *set, const char *code, size_t len)
     char folded[64];
     size_t n = fold_code(code, len, folded, sizeof(folded));
     for (size_t i = 0; i < set->prefix_count; i++) {
-        size_t plen = strlen(set->prefixes[i]);
-        if (plen <= n && memcmp(folded, set->prefixes[i], plen) == 0) {
+        size_t plen = set->prefix_lens[i];
+        if (plen <= n && folded[0] == set->prefixes[i][0] &&
+            memcmp(folded, set->prefixes[i], plen) == 0) {
             return 1;
         }
     }
@@ -91,6 +93,7 @@ void ps_codeset_destroy(struct ps_codeset *set)
         free(set->prefixes[i]);
     }
     free(set->prefixes);
+    free(set->prefix_lens);
     free(set->file);
     free(set->name);
     free(set->system);
@@ -106,13 +109,20 @@ static ps_err_t convert(const struct raw_codeset *raw, const char *path, struct 
     set->system = strdup(raw->system);
     set->description = raw->description ? strdup(raw->description) : NULL;
     set->prefixes = calloc(raw->prefixes_count, sizeof(*set->prefixes));
-    if (!set->file || !set->name || !set->system || !set->prefixes ||
+    set->prefix_lens = calloc(raw->prefixes_count, sizeof(*set->prefix_lens));
+    if (!set->file || !set->name || !set->system || !set->prefixes || !set->prefix_lens ||
         (raw->description && !set->description)) {
         return ps_error_set(err, PS_ERR_NOMEM, "out of memory loading %s", path);
     }
     for (unsigned i = 0; i < raw->prefixes_count; i++) {
         char folded[32];
-        fold_code(raw->prefixes[i], strlen(raw->prefixes[i]), folded, sizeof(folded));
+        set->prefix_lens[i] =
+            fold_code(raw->prefixes[i], strlen(raw->prefixes[i]), folded, sizeof(folded));
+        if (set->prefix_lens[i] == 0) {
+            /* It would match every code and withhold everything. */
+            return ps_error_set(err, PS_ERR_CONFIG, "%s: prefixes[%u] is empty once dots and "
+                                "spaces are removed: write a code prefix such as A50", path, i);
+        }
         set->prefix_count = i + 1;
         if (!(set->prefixes[i] = strdup(folded))) {
             return ps_error_set(err, PS_ERR_NOMEM, "out of memory loading %s", path);

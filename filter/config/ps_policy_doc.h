@@ -109,7 +109,8 @@ struct ps_codeset {
     char *name;
     char *system;
     char *description;
-    char **prefixes;
+    char **prefixes;        /* folded: upper case, no dots or spaces */
+    size_t *prefix_lens;    /* strlen of each, measured once */
     size_t prefix_count;
 };
 

@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include "ps_hmac.h"
 #include "ps_log.h"
 #include "ps_nhs.h"
 
@@ -15,6 +16,9 @@
 /* A kind is a tag name; bounding it keeps the hashed message small and the
  * check cheap. */
 #define KIND_MAX 32
+_Static_assert(KIND_MAX + 1 + PS_PSEUDONYM_VALUE_MAX <= PS_HMAC_MESSAGE_MAX,
+               "a pseudonym's message must fit ps_hmac_finish");
+_Static_assert(10 + 1 + 32 + 1 <= PS_TOKEN_MAX, "key id, '.', base32 digest and NUL");
 
 /*
  * states[i] is an HMAC-SHA256 state already keyed with entry i's domain key,
@@ -219,42 +223,49 @@ static ps_err_t key_index(const struct ps_pseudonymiser *p, uint32_t key_id, siz
                         p->domain, (unsigned)key_id);
 }
 
-/* The shared tail of both entry points once the key is known. */
+/* key_id in decimal and '.', at out; returns the characters written. */
+static size_t put_key_id(char *out, uint32_t key_id)
+{
+    char rev[10];
+    size_t n = 0;
+    do {
+        rev[n++] = (char)('0' + key_id % 10);
+        key_id /= 10;
+    } while (key_id);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = rev[n - 1 - i];
+    }
+    out[n] = '.';
+    return n + 1;
+}
+
+/* The shared tail of both entry points once the key is known. The token is
+ * not secret (it is what is published); the normalised value and the whole
+ * digest are, and are wiped. */
 static ps_err_t make_token(const struct ps_pseudonymiser *p, size_t i, const char *kind,
                            const char *value, size_t len, char token[PS_TOKEN_MAX],
                            struct ps_error *err)
 {
-    ps_err_t rc = PS_OK;
     char norm[PS_PSEUDONYM_VALUE_MAX];
     size_t norm_len = 0;
-    crypto_auth_hmacsha256_state st;
-    uint8_t digest[crypto_auth_hmacsha256_BYTES];
-    char out[PS_TOKEN_MAX];
+    uint8_t digest[PS_HMAC_BYTES];
 
-    rc = normalise(kind, value, len, norm, &norm_len, err);
+    ps_err_t rc = normalise(kind, value, len, norm, &norm_len, err);
     if (rc != PS_OK) {
-        goto cleanup;
+        sodium_memzero(norm, sizeof(norm));
+        return rc;
     }
-    memcpy(&st, &p->states[i], sizeof(st));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)kind, strlen(kind));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)":", 1);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)norm, norm_len);
-    crypto_auth_hmacsha256_final(&st, digest);
+    const struct ps_hmac_part parts[3] = {
+        {kind, strlen(kind)}, {":", 1}, {norm, norm_len}};
+    /* kind (at most KIND_MAX) + ':' + value (at most PS_PSEUDONYM_VALUE_MAX)
+     * is well within PS_HMAC_MESSAGE_MAX, so this cannot fail. */
+    (void)ps_hmac_finish(&p->states[i], parts, 3, digest);
+    sodium_memzero(norm, norm_len);
 
-    int n = snprintf(out, sizeof(out), "%u.", (unsigned)p->ids[i]);
-    if (n < 0 || ps_base32_encode(digest, TOKEN_DIGEST_BYTES, out + n, sizeof(out) - (size_t)n)
-                     == 0) {
-        rc = ps_error_set(err, PS_ERR_TRANSFORM, "token does not fit its buffer");
-        goto cleanup;
-    }
-    memcpy(token, out, PS_TOKEN_MAX);
-
-cleanup:
-    sodium_memzero(norm, sizeof(norm));
-    sodium_memzero(&st, sizeof(st));
+    size_t n = put_key_id(token, p->ids[i]);
+    (void)ps_base32_encode(digest, TOKEN_DIGEST_BYTES, token + n, PS_TOKEN_MAX - n);
     sodium_memzero(digest, sizeof(digest));
-    sodium_memzero(out, sizeof(out));
-    return rc;
+    return PS_OK;
 }
 
 static ps_err_t check_args(const struct ps_pseudonymiser *p, const char *kind, const char *value,

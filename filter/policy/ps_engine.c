@@ -637,7 +637,8 @@ static int predicate_matches_memo(struct ps_engine_worker *w, const struct ps_ev
     }
     for (size_t i = 0; i < w->codes_count; i++) {
         const struct codes_memo *m = &w->codes[i];
-        if (m->node_count == pp->node_count && strcmp(m->file, pred->codeset->file) == 0 &&
+        if (m->node_count == pp->node_count &&
+            (m->file == pred->codeset->file || strcmp(m->file, pred->codeset->file) == 0) &&
             (pp->node_count == 0 ||
              memcmp(m->nodes, pp->nodes, pp->node_count * sizeof(*pp->nodes)) == 0)) {
             return m->matched;
@@ -694,8 +695,16 @@ static void process_destination(struct ps_engine_worker *w, const struct ps_even
                           .pseudonymiser = w->engine->pseudonymisers[d], .subject = subject,
                           .event_ms = event_ms, .has_time = has_time};
     size_t escrow_before = w->escrow_count;
-    struct ps_error why = {0};
-    memset(out, 0, sizeof(*out));
+    struct ps_error why;
+    ps_error_clear(&why); /* not = {0}: that would zero 512 bytes per destination */
+    out->decision = PS_DISCLOSED;
+    out->reason = PS_OK;
+    out->detail[0] = '\0';
+    out->value = NULL;
+    out->len = 0;
+    out->key = NULL;
+    out->key_len = 0;
+    out->key_id = 0;
     out->plan = plan;
     out->audit_lists = lists->data;
     out->audit_lists_len = lists->len;

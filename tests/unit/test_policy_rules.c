@@ -26,6 +26,7 @@
 
 #include "ps_buf.h"
 #include "ps_codec.h"
+#include "ps_codeset_load.h"
 #include "ps_engine.h"
 #include "ps_frame.h"
 #include "ps_keyring.h"
@@ -756,6 +757,27 @@ static void test_codeset_match(void **state)
     ps_policy_doc_destroy(doc);
 }
 
+/* A prefix made only of dots and spaces folds to nothing and would match
+ * every code, withholding everything: refused where it is written. */
+static void test_codeset_empty_prefix_refused(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/codesets/empty_prefix.yaml", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("name: bad\nsystem: ICD-10\nprefixes: [A54, \". .\"]\n", f);
+    assert_int_equal(fclose(f), 0);
+    struct ps_codeset *set = NULL;
+    struct ps_error err;
+    ps_error_clear(&err);
+    assert_int_equal(ps_codeset_load(path, &set, &err), PS_ERR_CONFIG);
+    assert_null(set);
+    assert_non_null(strstr(err.msg, "empty_prefix.yaml"));
+    assert_non_null(strstr(err.msg, "prefixes[1]"));
+    unlink(path);
+}
+
 static void test_predicates_in_engine(void **state)
 {
     (void)state;
@@ -852,6 +874,7 @@ int main(void)
         cmocka_unit_test(test_opt_out_exempt_needs_exempt_basis),
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_codeset_match),
+        cmocka_unit_test(test_codeset_empty_prefix_refused),
         cmocka_unit_test(test_predicates_in_engine),
         cmocka_unit_test(test_predicate_binding_refusals),
     };
