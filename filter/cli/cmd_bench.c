@@ -102,6 +102,11 @@ static void report(const struct ps_bench_engine_result *r, size_t destinations, 
     printf("  %.0f events per CPU-second (one core), %.2f us per event\n",
            r->events_per_cpu_second, r->events ? r->cpu_seconds * 1e6 / (double)r->events : 0);
     printf("  %zu destination records written, %zu withheld\n", r->disclosed, r->withheld);
+    if (r->events) {
+        printf("  bytes per event: %.0f to the destinations, %.0f of audit record\n",
+               (double)r->bytes_out / (double)r->events,
+               (double)r->audit_bytes / (double)r->events);
+    }
     FILE *fp = json ? fopen(json, "w") : NULL;
     if (fp) {
         fprintf(fp,

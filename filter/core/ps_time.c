@@ -130,6 +130,18 @@ int64_t ps_time_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t ps_time_now_coarse_ms(void)
+{
+    struct timespec ts;
+#ifdef CLOCK_REALTIME_COARSE
+    if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0)
+#endif
+    {
+        clock_gettime(CLOCK_REALTIME, &ts);
+    }
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int64_t ps_time_mono_ms(void)
 {
     struct timespec ts;

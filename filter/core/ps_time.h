@@ -28,6 +28,10 @@ void ps_time_format_date(int64_t days, char *buf, size_t size);
 
 /* Wall clock and monotonic clock in milliseconds. */
 int64_t ps_time_now_ms(void);
+/* As ps_time_now_ms from the kernel's coarse clock (CLOCK_REALTIME_COARSE:
+ * resolution of a scheduler tick, a few ms; no hardware clock read, which
+ * is slow on some virtual machines). For per-event stamps on hot paths. */
+int64_t ps_time_now_coarse_ms(void);
 int64_t ps_time_mono_ms(void);
 
 #endif

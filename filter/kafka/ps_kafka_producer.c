@@ -125,9 +125,14 @@ ps_err_t ps_kafka_producer_new(const char *bootstraps, const char *transactional
     };
     /* transactional.id is guarded in both modes: NULL keeps a caller's
      * property from turning an idempotent producer transactional. */
+    /* Transactional: the commit settles every message, so only failures
+     * need a report, and successful messages are freed on librdkafka's own
+     * thread instead of in rd_kafka_poll on ours. At-least-once counts every
+     * acknowledgement per epoch, so it needs them all. Guarded either way. */
     const struct ps_kafka_kv guarded[] = {
         {"transactional.id", transactional_id},
         {"enable.idempotence", "true"},
+        {"delivery.report.only.error", transactional_id ? "true" : "false"},
     };
     rc = ps_kafka_conf_build("producer", defaults, sizeof(defaults) / sizeof(defaults[0]), props,
                              prop_count, guarded, sizeof(guarded) / sizeof(guarded[0]), &conf,

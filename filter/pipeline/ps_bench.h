@@ -32,6 +32,8 @@ struct ps_bench_engine_result {
     size_t disclosed;          /* destination records written */
     size_t withheld;
     size_t bytes_in;
+    size_t bytes_out;          /* destination records' values */
+    size_t audit_bytes;        /* audit records' values */
     double cpu_seconds;        /* this thread's CPU time over the timed loop */
     double wall_seconds;
     double events_per_cpu_second;
