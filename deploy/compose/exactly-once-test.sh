@@ -12,7 +12,7 @@
 # read_committed reader (pseudostream consume; librdkafka defaults to
 # read_committed, and the tool guards it) reads every topic, and the check
 # asserts, per destination:
-#   - exactly once: no input offset (pseudostream.source header) appears twice
+#   - exactly once: no input offset (source= of the pseudostream.lineage header) appears twice
 #     on the ward (direct care) topic or the dead-letter topic, and the audit
 #     topic holds exactly one record per input event;
 #   - no loss: every valid input event is on the ward topic, every malformed
@@ -115,7 +115,7 @@ tmp, valid, malformed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def lines(t):
     return [json.loads(l) for l in open(f"{tmp}/{t}.jsonl") if l.strip()]
 inputs = lines("hospital.events")
-src = lambda m: m["headers"].get("pseudostream.source")
+src = lambda m: m.get("source")  # consume parses it from pseudostream.lineage
 good = {f"hospital.events/{m['partition']}/{m['offset']}" for m in inputs if "value" in m}
 bad = {f"hospital.events/{m['partition']}/{m['offset']}" for m in inputs if "value" not in m}
 failed = 0

@@ -12,13 +12,15 @@
 #include "cli_decode.h"
 #include "ps_buf.h"
 #include "ps_log.h"
+#include "ps_pipeline.h"
 #include "ps_schema.h"
 
 static void consume_help(void)
 {
     printf("usage: pseudostream consume -b BOOTSTRAPS TOPIC [-c CONFIG] [--policy FILE] [--raw]\n\n"
            "Reads TOPIC from its beginning to its current end and prints one JSON object per\n"
-           "message: partition, offset, key, headers and the decoded value. Input events are\n"
+           "message: partition, offset, key, headers, source (the input record a pipeline\n"
+           "output came from, from its lineage header) and the decoded value. Input events are\n"
            "decoded with the input schemas (the config's, or the reference ones), destination\n"
            "records with the schemas derived from the policy (the config's, or the demo's).\n\n"
            "  -b, --bootstrap HOSTS   Kafka bootstrap servers\n"
@@ -81,6 +83,14 @@ static void print_decoded(struct cli_decoder *cd, const struct ps_kafka_message 
         print_string(msg->headers[i].value, msg->headers[i].value ? msg->headers[i].len : 0);
     }
     printf("}");
+    /* The input record a pipeline output came from, parsed from its lineage
+     * (or dead-letter) header, so readers need not parse it themselves. */
+    const char *source = NULL;
+    size_t source_len = 0;
+    if (ps_pipeline_output_source(msg, &source, &source_len)) {
+        printf(",\"source\":");
+        print_string(source, source_len);
+    }
     struct ps_event *ev = NULL;
     struct ps_error err = {0};
     ps_buf_reset(json);

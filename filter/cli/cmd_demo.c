@@ -16,6 +16,7 @@
 #include "ps_generate.h"
 #include "ps_log.h"
 #include "ps_nhs.h"
+#include "ps_pipeline.h"
 #include "ps_runtime.h"
 #include "ps_schema.h"
 #include "ps_secret.h"
@@ -235,12 +236,11 @@ static struct ps_event *find_by_source(struct demo *demo, struct cli_decoder *cd
         return NULL;
     }
     while (!ev && ps_kafka_reader_next(reader, 5000, &msg, NULL) == PS_OK) {
-        for (size_t h = 0; h < msg->header_count; h++) {
-            const struct ps_kafka_header *hd = &msg->headers[h];
-            if (strcmp(hd->name, "pseudostream.source") == 0 && hd->len == strlen(source) &&
-                memcmp(hd->value, source, hd->len) == 0) {
-                cli_decoder_decode(cd, msg->value, msg->len, &ev, NULL);
-            }
+        const char *src = NULL;
+        size_t len = 0;
+        if (ps_pipeline_output_source(msg, &src, &len) && len == strlen(source) &&
+            memcmp(src, source, len) == 0) {
+            cli_decoder_decode(cd, msg->value, msg->len, &ev, NULL);
         }
     }
     ps_kafka_reader_destroy(reader);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -131,8 +132,10 @@ static ps_err_t timed_loop(const struct ps_engine *engine, struct ps_engine_work
             }
             for (size_t d = 0; d < count; d++) {
                 *(outs[d].decision == PS_DISCLOSED ? &r->disclosed : &r->withheld) += 1;
+                r->bytes_out += outs[d].decision == PS_DISCLOSED ? outs[d].len : 0;
             }
             rc = audit_one(engine, worker, outs, ads, &audit, err);
+            r->audit_bytes += audit.len;
             r->events++;
         }
     }
@@ -658,6 +661,7 @@ struct worker_state {
     long rss_series[BENCH_RSS_SAMPLES]; /* every BENCH_RSS_EVERY_MS of the run */
     size_t rss_count;
     int64_t rss_sampled;
+    clockid_t poll_clock; /* CPU clock of the thread running the pipeline loop */
 };
 
 static double process_cpu_seconds(void)
@@ -668,10 +672,12 @@ static double process_cpu_seconds(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static double thread_cpu_seconds(void)
+/* The polling thread's CPU, read from whichever thread calls (the settled
+ * hook runs on the pipeline's commit thread). */
+static double thread_cpu_seconds(const struct worker_state *ws)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    clock_gettime(ws->poll_clock, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -712,7 +718,7 @@ static void worker_settled(void *opaque, const struct ps_kafka_batch *batch)
     if (ws->t_first == 0) {
         ws->t_first = mono;
         ws->cpu_first = process_cpu_seconds();
-        ws->thread_first = thread_cpu_seconds();
+        ws->thread_first = thread_cpu_seconds(ws);
         ws->ready_ms = now_ms;
         ws->rss_early_kb = resident_kb();
         FILE *fp = wo->ready_file ? fopen(wo->ready_file, "w") : NULL;
@@ -723,7 +729,7 @@ static void worker_settled(void *opaque, const struct ps_kafka_batch *batch)
     } else {
         ws->window_events += (double)count;
         ws->cpu_last = process_cpu_seconds();
-        ws->thread_last = thread_cpu_seconds();
+        ws->thread_last = thread_cpu_seconds(ws);
         ws->batches++;
     }
     for (size_t i = 0; i < count; i++) {
@@ -809,6 +815,9 @@ ps_err_t ps_bench_pipeline_worker(const struct ps_engine *engine, struct ps_opto
         .fault_opaque = &ws,
     };
     ps_codec_limits_default(&po.limits);
+    if (pthread_getcpuclockid(pthread_self(), &ws.poll_clock) != 0) {
+        ws.poll_clock = CLOCK_THREAD_CPUTIME_ID;
+    }
     double cpu_start = process_cpu_seconds();
     int64_t t_start = ps_time_mono_ms();
     ps_err_t rc = ps_pipeline_run(engine, &po, stats, err);

@@ -11,6 +11,8 @@
 #include "ps_fingerprint.h"
 #include "ps_frame.h"
 #include "ps_log.h"
+#include "ps_stage.h"
+#include "ps_task.h"
 #include "ps_time.h"
 
 #define PS_HEADER_MAX 32
@@ -25,6 +27,21 @@
  * recreated: librdkafka caches some errors per topic (an authorisation
  * failure fails every later send at once), and a new client starts clean. */
 #define PS_ABORTS_BEFORE_RESTART 3
+
+struct pipeline;
+
+/* A transaction's commit, run on the committer task while the loop derives
+ * the next batch. Written by the task while active and busy; read by the
+ * loop only after ps_task_wait. */
+struct commit_job {
+    struct pipeline *pl;
+    struct ps_kafka_batch *batch; /* owned while active */
+    uint64_t batch_no;
+    int active;                   /* started and not yet settled by the loop */
+    int64_t stop_deadline;        /* the task's own view of the stop grace */
+    ps_err_t rc;
+    struct ps_error err;
+};
 
 struct pipeline {
     const struct ps_engine *engine;
@@ -47,6 +64,11 @@ struct pipeline {
     uint64_t metrics_committed;
     uint64_t metrics_aborted;
     const struct ps_kafka_batch *batch; /* the batch being worked on, for the settled hook */
+    /* Transactional mode: records derived while the previous commit runs. */
+    struct ps_stage *stage;
+    int staging;                        /* sends go to stage, not to the producer */
+    struct ps_task *committer;
+    struct commit_job job;
 };
 
 #define PS_RELOAD_CHECK_MS 5000
@@ -54,7 +76,12 @@ struct pipeline {
  * fails its send on every retry. Headers and framing are allowed for. */
 #define PS_PIPELINE_MAX_RECORD_BYTES 1000000
 #define PS_RECORD_OVERHEAD 1024
+/* Most bytes a batch stages while the previous transaction commits; past it
+ * the loop waits for the commit and sends the rest directly. */
+#define PS_STAGE_MAX_BYTES (64u * 1024 * 1024)
 #define PS_LAG_CHECK_MS 1000
+/* pseudostream_event_processing_seconds observes one event in this many. */
+#define PS_EVENT_TIMING_SAMPLE 16
 
 static double seconds_since(const struct timespec *t0)
 {
@@ -110,13 +137,89 @@ static void loop_metrics(struct pipeline *pl)
     }
 }
 
-/* Lineage and provenance headers: ours, never the input's, on secondary use. */
+/* Kafka topic names are at most 249 characters; a policy hash is 64 hex. */
+#define PS_TOPIC_NAME_MAX 249
+#define PS_SOURCE_MAX (PS_TOPIC_NAME_MAX + 2 * 21 + 3)
+#define PS_POLICY_HASH_MAX 64
+
+/*
+ * Lineage and provenance: ours, never the input's, on secondary use. One
+ * header per derived record, pseudostream.lineage:
+ *   "source=<topic>/<partition>/<offset>;policy=<policy sha-256>;key_id=<n>"
+ * ("policy=<hash>" alone for anonymised output, which must not carry a way
+ * back to the input nor a key id that says it was pseudonymised). One header
+ * and not three: librdkafka allocates each header and frees it on another
+ * thread, and `bench pipeline` measured ten headers an event at a third of
+ * the filter's CPU (docs/PERFORMANCE.md). Dead letters keep their separate
+ * reason, error and source headers.
+ */
 struct lineage {
-    char source[300];
-    char key_id[16];
+    char source[PS_SOURCE_MAX];
+    char header[sizeof("source=;policy=;key_id=") + PS_SOURCE_MAX + PS_POLICY_HASH_MAX + 11];
+    size_t header_prefix; /* bytes of header up to "key_id="; 0: not built for this event */
+    uint32_t header_key_id;
     char reason[32];
     char error[PS_ERROR_MSG_MAX];
 };
+
+/* Appends v in decimal at *p (room for 20 digits and a sign assumed). */
+static char *put_decimal(char *p, int64_t v)
+{
+    char rev[20];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        rev[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        *p++ = '-';
+    }
+    while (n) {
+        *p++ = rev[--n];
+    }
+    return p;
+}
+
+static char *put_str(char *p, const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* lin->source = "<topic>/<partition>/<offset>", once per event (snprintf
+ * here showed in the profile). */
+static void lineage_source(struct lineage *lin, const struct ps_kafka_message *msg)
+{
+    char *p = put_str(lin->source, msg->topic, PS_TOPIC_NAME_MAX);
+    *p++ = '/';
+    p = put_decimal(p, msg->partition);
+    *p++ = '/';
+    p = put_decimal(p, msg->offset);
+    *p = '\0';
+    lin->header_prefix = 0;
+}
+
+/* The pseudostream.lineage value for a record made with key_id (built once
+ * per event, the key id rewritten only when it differs). */
+static const char *lineage_header(struct lineage *lin, const char *policy_hash, uint32_t key_id)
+{
+    if (!lin->header_prefix) {
+        char *p = put_str(lin->header, "source=", 8);
+        p = put_str(p, lin->source, PS_SOURCE_MAX);
+        p = put_str(p, ";policy=", 9);
+        p = put_str(p, policy_hash, PS_POLICY_HASH_MAX);
+        p = put_str(p, ";key_id=", 9);
+        lin->header_prefix = (size_t)(p - lin->header);
+        lin->header_key_id = key_id + 1; /* anything but key_id: written below */
+    }
+    if (lin->header_key_id != key_id) {
+        *put_decimal(lin->header + lin->header_prefix, key_id) = '\0';
+        lin->header_key_id = key_id;
+    }
+    return lin->header;
+}
 
 static size_t add_header(struct ps_kafka_header *h, size_t n, const char *name, const char *value)
 {
@@ -136,6 +239,19 @@ static size_t copy_input_headers(struct ps_kafka_header *h, const struct ps_kafk
         h[n++] = msg->headers[i];
     }
     return n;
+}
+
+/* Every record leaves through here: to the producer, or, while the previous
+ * transaction is committing, to the stage (sent once this batch's own
+ * transaction has begun). */
+static ps_err_t emit(struct pipeline *pl, const char *topic, const void *key, size_t key_len,
+                     const void *value, size_t len, const struct ps_kafka_header *h, size_t n,
+                     struct ps_error *err)
+{
+    if (pl->staging) {
+        return ps_stage_add(pl->stage, topic, key, key_len, value, len, h, n, err);
+    }
+    return ps_kafka_producer_send(pl->producer, topic, -1, key, key_len, value, len, h, n, err);
 }
 
 static void audit_fields(struct ps_audit_destination *ad, const struct ps_plan *plan)
@@ -187,7 +303,7 @@ static ps_err_t audit(struct pipeline *pl, const struct ps_kafka_message *msg,
         .opt_out_as_of_ms = pl->opt->optout ? ps_optout_as_of(pl->opt->optout) : -1,
         .subject = ev ? ev->subject : NULL, .dead_letter_reason = dead_reason,
         .destinations = pl->audit_dsts, .destination_count = count,
-        .processed_at_ms = ps_time_now_ms()};
+        .processed_at_ms = ps_time_now_coarse_ms()};
     ps_buf_reset(&pl->audit);
     ps_err_t rc = ps_frame_write_single_object(pl->audit_fingerprint, &pl->audit);
     if (rc == PS_OK) {
@@ -198,13 +314,11 @@ static ps_err_t audit(struct pipeline *pl, const struct ps_kafka_message *msg,
         ps_error_prefix(err, "audit record");
         return PS_ERR_KAFKA_ABORTABLE;
     }
-    struct ps_kafka_header h[1] = {{"pseudostream.policy", ps_engine_policy_hash(pl->engine),
-                                    strlen(ps_engine_policy_hash(pl->engine))}};
+    /* No header: the record itself names the policy (policy_hash). */
     pl->stats->audited++;
-    return ps_kafka_producer_send(pl->producer, pl->opt->audit_topic, -1,
-                                  ev && ev->subject ? ev->subject : NULL,
-                                  ev && ev->subject ? strlen(ev->subject) : 0, pl->audit.data,
-                                  pl->audit.len, h, 1, err);
+    return emit(pl, pl->opt->audit_topic, ev && ev->subject ? ev->subject : NULL,
+                ev && ev->subject ? strlen(ev->subject) : 0, pl->audit.data, pl->audit.len, NULL,
+                0, err);
 }
 
 static ps_err_t dead_letter(struct pipeline *pl, const struct ps_kafka_message *msg,
@@ -233,8 +347,7 @@ static ps_err_t dead_letter(struct pipeline *pl, const struct ps_kafka_message *
         value = NULL;
         len = 0;
     }
-    return ps_kafka_producer_send(pl->producer, pl->opt->dead_letter_topic, -1, msg->key,
-                                  msg->key_len, value, len, h, n, err);
+    return emit(pl, pl->opt->dead_letter_topic, msg->key, msg->key_len, value, len, h, n, err);
 }
 
 static ps_err_t deliver(struct pipeline *pl, const struct ps_kafka_message *msg, size_t d,
@@ -251,16 +364,15 @@ static ps_err_t deliver(struct pipeline *pl, const struct ps_kafka_message *msg,
         key = msg->key;
         key_len = msg->key_len;
     }
-    snprintf(lin->key_id, sizeof(lin->key_id), "%" PRIu32, out->key_id);
-    n = add_header(h, n, "pseudostream.policy", ps_engine_policy_hash(pl->engine));
-    /* Lineage names the identifiable input record: anonymised output must not
-     * carry a way back to it, nor a key id that says it was pseudonymised. */
-    if (dst->legal_basis.common_law != PS_COMMON_LAW_ANONYMISED) {
-        n = add_header(h, n, "pseudostream.key_id", lin->key_id);
-        n = add_header(h, n, "pseudostream.source", lin->source);
+    const char *policy = ps_engine_policy_hash(pl->engine);
+    char anonymised[sizeof("policy=") + PS_POLICY_HASH_MAX];
+    if (dst->legal_basis.common_law == PS_COMMON_LAW_ANONYMISED) {
+        *put_str(put_str(anonymised, "policy=", 8), policy, PS_POLICY_HASH_MAX) = '\0';
+        n = add_header(h, n, PS_LINEAGE_HEADER, anonymised);
+    } else {
+        n = add_header(h, n, PS_LINEAGE_HEADER, lineage_header(lin, policy, out->key_id));
     }
-    return ps_kafka_producer_send(pl->producer, dst->topic, -1, key, key_len, out->value, out->len,
-                                  h, n, err);
+    return emit(pl, dst->topic, key, key_len, out->value, out->len, h, n, err);
 }
 
 /* At debug level, one line per event: where it came from and what each
@@ -293,9 +405,8 @@ static ps_err_t escrow(struct pipeline *pl, struct ps_error *err)
     size_t count = 0;
     const struct ps_engine_escrow *records = ps_engine_worker_escrow(pl->worker, &count);
     for (size_t i = 0; i < count; i++) {
-        ps_err_t rc = ps_kafka_producer_send(pl->producer, pl->opt->escrow_topic, -1,
-                                             records[i].key, records[i].key_len, records[i].value,
-                                             records[i].len, NULL, 0, err);
+        ps_err_t rc = emit(pl, pl->opt->escrow_topic, records[i].key, records[i].key_len,
+                           records[i].value, records[i].len, NULL, 0, err);
         if (rc != PS_OK) {
             return rc;
         }
@@ -312,9 +423,8 @@ static ps_err_t pass_through(struct pipeline *pl, const struct ps_kafka_message 
     const struct ps_pipeline_options *opt = pl->opt;
     pl->stats->consumed++;
     for (size_t t = 0; t < opt->passthrough_count; t++) {
-        ps_err_t rc = ps_kafka_producer_send(pl->producer, opt->passthrough_topics[t], -1,
-                                             msg->key, msg->key_len, msg->value, msg->len, NULL,
-                                             0, err);
+        ps_err_t rc = emit(pl, opt->passthrough_topics[t], msg->key, msg->key_len, msg->value,
+                           msg->len, NULL, 0, err);
         if (rc != PS_OK) {
             return rc;
         }
@@ -331,16 +441,22 @@ static ps_err_t process_message(struct pipeline *pl, const struct ps_kafka_messa
     struct lineage lin;
     const struct ps_engine_output *outs;
     struct ps_error why = {0};
-    snprintf(lin.source, sizeof(lin.source), "%s/%" PRId32 "/%" PRId64, msg->topic,
-             msg->partition, msg->offset);
+    lineage_source(&lin, msg);
     struct ps_metrics *m = pl->opt->metrics;
+    /* Two clock reads cost as much as a pseudonym on some virtual machines:
+     * the histogram samples one event in PS_EVENT_TIMING_SAMPLE. */
+    int timed = m && pl->stats->consumed % PS_EVENT_TIMING_SAMPLE == 0;
     struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (timed) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+    }
     pl->stats->consumed++;
     ps_metrics_counter_add(m, PS_M_CONSUMED, topic_index(pl->opt, msg->topic), 1);
     ps_err_t rc = msg->value ? ps_engine_process(pl->worker, msg->value, msg->len, &outs, &why)
                              : ps_error_set(&why, PS_ERR_EMPTY, "message has no value");
-    ps_metrics_observe(m, PS_M_EVENT_SECONDS, seconds_since(&t0));
+    if (timed) {
+        ps_metrics_observe(m, PS_M_EVENT_SECONDS, seconds_since(&t0));
+    }
     if (rc != PS_OK) {
         ps_metrics_counter_add(m, PS_M_DEAD_LETTERED, (size_t)why.code, 1);
         rc = dead_letter(pl, msg, &why, &lin, err);
@@ -396,12 +512,13 @@ static int stopping(struct pipeline *pl)
     return pl->stop_deadline != 0;
 }
 
-/* Timeout of one commit, abort or init_transactions call. */
-static int call_timeout(struct pipeline *pl)
+/* Timeout of one commit, abort or init_transactions call, given the stop
+ * deadline (0: no stop requested). */
+static int bounded_timeout(const struct ps_pipeline_options *opt, int64_t stop_deadline)
 {
-    int timeout = pl->opt->commit_timeout_ms > 0 ? pl->opt->commit_timeout_ms : PS_TXN_TIMEOUT_MS;
-    if (stopping(pl)) {
-        int64_t left = pl->stop_deadline - ps_time_mono_ms();
+    int timeout = opt->commit_timeout_ms > 0 ? opt->commit_timeout_ms : PS_TXN_TIMEOUT_MS;
+    if (stop_deadline) {
+        int64_t left = stop_deadline - ps_time_mono_ms();
         /* Past the grace, one short attempt still tells commit from abort. */
         if (left < 100) {
             left = 100;
@@ -411,6 +528,24 @@ static int call_timeout(struct pipeline *pl)
         }
     }
     return timeout;
+}
+
+static int call_timeout(struct pipeline *pl)
+{
+    stopping(pl);
+    return bounded_timeout(pl->opt, pl->stop_deadline);
+}
+
+/* The same on the committer task, which keeps its own deadline: the loop's
+ * is the loop thread's to write. */
+static int job_timeout(struct commit_job *job)
+{
+    const struct ps_pipeline_options *opt = job->pl->opt;
+    if (job->stop_deadline == 0 && opt->stop && *opt->stop) {
+        int grace = opt->shutdown_grace_ms > 0 ? opt->shutdown_grace_ms : PS_TXN_TIMEOUT_MS;
+        job->stop_deadline = ps_time_mono_ms() + grace;
+    }
+    return bounded_timeout(opt, job->stop_deadline);
 }
 
 static void backoff(int attempt)
@@ -473,9 +608,11 @@ static ps_err_t restart_producer(struct pipeline *pl, struct ps_error *err)
     return rc == PS_OK ? rewind_consumer(pl, err) : rc;
 }
 
-static ps_err_t commit_batch(struct pipeline *pl, const struct ps_kafka_batch *batch,
-                             struct ps_error *err)
+/* Runs on the committer task: nothing here may touch what the loop thread
+ * works on meanwhile (the worker, the stage, the loop's stop deadline). */
+static ps_err_t commit_batch(struct commit_job *job, struct ps_error *err)
 {
+    struct pipeline *pl = job->pl;
     ps_err_t rc = PS_OK;
     for (int attempt = 0;; attempt++) {
         /* Partitions taken away without a revoke may already be processed by
@@ -484,7 +621,8 @@ static ps_err_t commit_batch(struct pipeline *pl, const struct ps_kafka_batch *b
             return ps_error_set(err, PS_ERR_KAFKA_ABORTABLE,
                                 "partitions were lost while the batch was open");
         }
-        rc = ps_kafka_producer_commit(pl->producer, pl->consumer, batch, call_timeout(pl), err);
+        rc = ps_kafka_producer_commit(pl->producer, pl->consumer, job->batch, job_timeout(job),
+                                      err);
         if (rc != PS_ERR_KAFKA_RETRIABLE || attempt + 1 >= PS_COMMIT_RETRIES) {
             break;
         }
@@ -551,7 +689,14 @@ static ps_err_t rewind_at_least_once(struct pipeline *pl, struct ps_error *err)
 static void on_revoke(void *opaque, int lost)
 {
     struct pipeline *pl = opaque;
-    if (pl->transactional || !pl->producer) {
+    if (pl->transactional) {
+        /* The previous batch may still be committing, offsets included:
+         * let it finish while the partitions are ours. Its outcome is dealt
+         * with by the loop once the poll returns. */
+        ps_task_wait(pl->committer);
+        return;
+    }
+    if (!pl->producer) {
         return;
     }
     if (lost) {
@@ -664,31 +809,11 @@ static void refresh_optout(struct pipeline *pl)
     ps_engine_worker_set_optout(pl->worker, opt->optout, fresh);
 }
 
-static ps_err_t run_batch(struct pipeline *pl, struct ps_kafka_batch *batch, struct ps_error *err)
+/* What a failed transactional batch leads to, whether it failed while its
+ * records were sent or when it was committed. PS_OK when the loop can go on
+ * (the consumer then reads from the committed offsets again). */
+static ps_err_t batch_failed(struct pipeline *pl, ps_err_t rc, struct ps_error *err)
 {
-    refresh_optout(pl);
-    pl->batch_no++;
-    pl->batch = batch;
-    if (!pl->transactional) {
-        return run_batch_at_least_once(pl, batch, err);
-    }
-    ps_err_t rc = ps_kafka_producer_begin(pl->producer, err);
-    if (rc != PS_OK) {
-        return rc;
-    }
-    for (size_t i = 0; rc == PS_OK && i < ps_kafka_batch_count(batch); i++) {
-        rc = process_message(pl, ps_kafka_batch_message(batch, i), err);
-    }
-    if (rc == PS_OK) {
-        fault_point(pl, PS_PIPELINE_BATCH_PRODUCED);
-        rc = commit_batch(pl, batch, err);
-    }
-    if (rc == PS_OK) {
-        pl->consecutive_aborts = 0;
-        pl->stats->transactions++;
-        fault_point(pl, PS_PIPELINE_BATCH_SETTLED);
-        return PS_OK;
-    }
     switch (rc) {
     case PS_ERR_KAFKA_FATAL:
         /* The producer is unusable (fenced: another instance owns the
@@ -717,6 +842,136 @@ static ps_err_t run_batch(struct pipeline *pl, struct ps_kafka_batch *batch, str
     }
 }
 
+/* The committer task's job: commit one batch (offsets included). */
+static void commit_job_run(void *arg)
+{
+    struct commit_job *job = arg;
+    const struct ps_pipeline_options *opt = job->pl->opt;
+    ps_error_clear(&job->err);
+    job->rc = commit_batch(job, &job->err);
+    /* The benchmark's stopwatch stops when the outputs become visible, not
+     * when the loop gets round to noticing. */
+    if (job->rc == PS_OK && opt->settled_hook) {
+        opt->settled_hook(opt->settled_opaque, job->batch);
+    }
+}
+
+/* Waits for the commit of the previous batch, if one is running, and deals
+ * with its outcome. *rewound is set when it failed and the consumer went back
+ * to the committed offsets: whatever was polled since is to be dropped. */
+static ps_err_t settle_commit(struct pipeline *pl, int *rewound, struct ps_error *err)
+{
+    struct commit_job *job = &pl->job;
+    if (!job->active) {
+        return PS_OK;
+    }
+    ps_task_wait(pl->committer);
+    job->active = 0;
+    ps_err_t rc = job->rc;
+    if (rc == PS_OK) {
+        pl->consecutive_aborts = 0;
+        pl->stats->transactions++;
+        if (pl->opt->fault_hook) {
+            pl->opt->fault_hook(pl->opt->fault_opaque, PS_PIPELINE_BATCH_SETTLED, job->batch_no);
+        }
+    } else {
+        if (err) {
+            *err = job->err;
+        }
+        *rewound = 1;
+        rc = batch_failed(pl, rc, err);
+    }
+    ps_kafka_batch_destroy(job->batch);
+    job->batch = NULL;
+    return rc;
+}
+
+/* A batch that failed before its transaction began (nothing of it was sent):
+ * read it again from the committed offsets. */
+static ps_err_t drop_staged(struct pipeline *pl, struct ps_error *err)
+{
+    pl->stats->aborted++;
+    PS_WARN("pipeline", "batch_dropped", "dropping the batch and rewinding: %s",
+            err ? err->msg : "");
+    ps_engine_worker_escrow_reset(pl->worker);
+    return rewind_consumer(pl, err);
+}
+
+/*
+ * Transactional: one batch, one transaction. While the previous batch's
+ * transaction commits on the committer task (mostly waiting for the broker),
+ * this batch is decoded and derived into the stage; once that commit has
+ * settled this batch's transaction begins, the staged records are sent in
+ * order, the rest of the batch is derived and sent directly, and its commit is
+ * handed to the task. If the previous commit failed, this batch is dropped
+ * with it (the consumer is rewound to the committed offsets, before both).
+ * On success the batch belongs to the commit job (*batch_p is set to NULL).
+ */
+static ps_err_t run_batch_transactional(struct pipeline *pl, struct ps_kafka_batch **batch_p,
+                                        struct ps_error *err)
+{
+    struct ps_kafka_batch *batch = *batch_p;
+    size_t count = ps_kafka_batch_count(batch);
+    size_t i = 0;
+    ps_err_t rc = PS_OK;
+    ps_stage_reset(pl->stage);
+    pl->staging = 1;
+    while (rc == PS_OK && i < count && ps_task_busy(pl->committer) &&
+           ps_stage_bytes(pl->stage) < PS_STAGE_MAX_BYTES) {
+        rc = process_message(pl, ps_kafka_batch_message(batch, i++), err);
+    }
+    pl->staging = 0;
+    pl->stats->staged += i;
+
+    int rewound = 0;
+    struct ps_error settle_err;
+    ps_error_clear(&settle_err);
+    ps_err_t settled = settle_commit(pl, &rewound, &settle_err);
+    if (settled != PS_OK || rewound) {
+        pl->stats->staged_dropped += i;
+        if (err) {
+            *err = settle_err;
+        }
+        return settled;
+    }
+    if (rc != PS_OK) {
+        return rc == PS_ERR_KAFKA_ABORTABLE ? drop_staged(pl, err) : rc;
+    }
+    rc = ps_kafka_producer_begin(pl->producer, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    rc = ps_stage_send(pl->stage, pl->producer, err);
+    while (rc == PS_OK && i < count) {
+        rc = process_message(pl, ps_kafka_batch_message(batch, i++), err);
+    }
+    if (rc == PS_OK) {
+        fault_point(pl, PS_PIPELINE_BATCH_PRODUCED);
+        pl->job = (struct commit_job){.pl = pl, .batch = batch, .batch_no = pl->batch_no,
+                                      .active = 1, .stop_deadline = pl->stop_deadline};
+        rc = ps_task_start(pl->committer, commit_job_run, &pl->job, err);
+        if (rc == PS_OK) {
+            *batch_p = NULL;
+            return PS_OK;
+        }
+        pl->job.active = 0;
+        pl->job.batch = NULL;
+    }
+    return batch_failed(pl, rc, err);
+}
+
+static ps_err_t run_batch(struct pipeline *pl, struct ps_kafka_batch **batch_p,
+                          struct ps_error *err)
+{
+    refresh_optout(pl);
+    pl->batch_no++;
+    pl->batch = *batch_p;
+    if (!pl->transactional) {
+        return run_batch_at_least_once(pl, *batch_p, err);
+    }
+    return run_batch_transactional(pl, batch_p, err);
+}
+
 static ps_err_t open_clients(struct pipeline *pl, struct ps_error *err)
 {
     const struct ps_pipeline_options *opt = pl->opt;
@@ -731,6 +986,12 @@ static ps_err_t open_clients(struct pipeline *pl, struct ps_error *err)
     }
     if (rc == PS_OK && pl->transactional) {
         rc = ps_kafka_producer_init_transactions(pl->producer, call_timeout(pl), err);
+    }
+    if (rc == PS_OK && pl->transactional) {
+        rc = ps_stage_new(&pl->stage, err);
+        if (rc == PS_OK) {
+            rc = ps_task_new(&pl->committer, err);
+        }
     }
     if (rc == PS_OK) {
         ps_kafka_consumer_on_revoke(pl->consumer, on_revoke, pl);
@@ -756,6 +1017,32 @@ static int should_stop(const struct ps_pipeline_options *opt, int64_t idle_since
     }
     return opt->idle_exit_ms > 0 && idle_since > 0 &&
            ps_time_mono_ms() - idle_since >= opt->idle_exit_ms;
+}
+
+int ps_pipeline_output_source(const struct ps_kafka_message *msg, const char **source_p,
+                              size_t *len_p)
+{
+    for (size_t i = 0; msg && i < msg->header_count; i++) {
+        const struct ps_kafka_header *h = &msg->headers[i];
+        const char *v = h->value;
+        if (!v) {
+            continue;
+        }
+        if (strcmp(h->name, "pseudostream.source") == 0) {
+            *source_p = v;
+            *len_p = h->len;
+            return 1;
+        }
+        /* source= comes first, up to the first ';' (topic names have none). */
+        if (strcmp(h->name, PS_LINEAGE_HEADER) == 0 && h->len > 7 &&
+            memcmp(v, "source=", 7) == 0) {
+            const char *end = memchr(v + 7, ';', h->len - 7);
+            *source_p = v + 7;
+            *len_p = end ? (size_t)(end - (v + 7)) : h->len - 7;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 ps_err_t ps_pipeline_run(const struct ps_engine *engine, const struct ps_pipeline_options *opt,
@@ -788,11 +1075,17 @@ ps_err_t ps_pipeline_run(const struct ps_engine *engine, const struct ps_pipelin
         if (rc == PS_OK && ps_kafka_batch_count(batch) > 0) {
             struct timespec t0;
             clock_gettime(CLOCK_MONOTONIC, &t0);
-            rc = run_batch(&pl, batch, err);
+            rc = run_batch(&pl, &batch, err);
             ps_metrics_observe(opt->metrics, PS_M_BATCH_SECONDS, seconds_since(&t0));
             idle_since = ps_time_mono_ms();
-        } else if (rc == PS_OK && idle_since == 0 && ps_kafka_consumer_assigned(pl.consumer)) {
-            idle_since = ps_time_mono_ms(); /* idle time counts from the first assignment */
+        } else if (rc == PS_OK) {
+            /* Nothing new: settle a commit still running, so its outcome is
+             * dealt with (and counted) without waiting for more input. */
+            int rewound = 0;
+            rc = settle_commit(&pl, &rewound, err);
+            if (idle_since == 0 && ps_kafka_consumer_assigned(pl.consumer)) {
+                idle_since = ps_time_mono_ms(); /* idle time counts from the first assignment */
+            }
         }
         ps_kafka_batch_destroy(batch);
         if (rc == PS_OK) {
@@ -801,6 +1094,19 @@ ps_err_t ps_pipeline_run(const struct ps_engine *engine, const struct ps_pipelin
         loop_metrics(&pl);
     }
     stopping(&pl);
+    if (pl.job.active) {
+        /* The last commit decides what the next run reads again. */
+        int rewound = 0;
+        struct ps_error settle_err;
+        ps_error_clear(&settle_err);
+        ps_err_t settled = settle_commit(&pl, &rewound, &settle_err);
+        if (rc == PS_OK && settled != PS_OK) {
+            rc = settled;
+            if (err) {
+                *err = settle_err;
+            }
+        }
+    }
     if (pl.consumer) {
         /* The final revoke (consumer close) must not reach a producer that
          * is gone by then. */
@@ -822,6 +1128,8 @@ ps_err_t ps_pipeline_run(const struct ps_engine *engine, const struct ps_pipelin
                 " transactions, %" PRIu64 " dead-lettered, %" PRIu64 " aborted",
                 stats->consumed, stats->transactions, stats->dead_lettered, stats->aborted);
     }
+    ps_task_destroy(pl.committer); /* idle: every job was settled above */
+    ps_stage_destroy(pl.stage);
     ps_engine_worker_destroy(pl.worker);
     ps_buf_free(&pl.audit);
     free(pl.audit_dsts);

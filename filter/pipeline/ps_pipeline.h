@@ -8,7 +8,8 @@
  *     the input's key, value and headers and our reason headers;
  *   - every destination that may receive it gets its derived record: direct
  *     care under the input key with the input headers; secondary use under the
- *     subject's pseudonym with only our headers (policy hash, key id, lineage);
+ *     subject's pseudonym with only our header (PS_LINEAGE_HEADER: input
+ *     topic/partition/offset, policy hash, key id);
  *   - a withheld record is counted by reason;
  *   - one audit record (ps_audit.h) says what every destination got and why.
  * Between batches the opt-out feed is polled and the state's freshness
@@ -23,6 +24,11 @@
  * with PS_ERR_KAFKA_FATAL for the process to exit non-zero. A transaction is
  * never begun while the previous one is undecided. Partitions lost while a
  * batch is open abort it.
+ *
+ * A commit runs on a thread of its own (ps_task) while the loop polls the
+ * next batch and derives it into a stage (ps_stage); the staged records are
+ * sent once that commit has settled and the next transaction has begun, or
+ * dropped with the batch if it failed. A revoke waits for a commit in flight.
  *
  * In at-least-once mode (no transactions) the producer is idempotent and
  * nothing waits per batch: a batch's offsets are committed asynchronously
@@ -48,6 +54,10 @@
 #include "ps_optout_feed.h"
 
 #define PS_PIPELINE_MAX_DESTINATIONS 64
+/* The one header of every derived record (docs/WIRE-FORMAT.md):
+ * "source=<topic>/<partition>/<offset>;policy=<sha-256 hex>;key_id=<n>", or
+ * "policy=<sha-256 hex>" alone on anonymised output. */
+#define PS_LINEAGE_HEADER "pseudostream.lineage"
 
 /* Keyring reload between batches (a batch uses one keyring view): on
  * *requested (SIGHUP) or when changed() says the file changed (checked every
@@ -122,7 +132,16 @@ struct ps_pipeline_stats {
     uint64_t audited;
     uint64_t escrowed;
     uint64_t keyring_reloads;
+    uint64_t staged;                        /* events derived while the previous commit ran */
+    uint64_t staged_dropped;                /* ... dropped because that commit failed */
 };
+
+/* The input record a pipeline output came from, "<topic>/<partition>/<offset>":
+ * the source= part of its PS_LINEAGE_HEADER (derived records) or its
+ * pseudostream.source header (dead letters). Points into msg's header; 0 when
+ * msg carries neither (anonymised output, someone else's record). */
+int ps_pipeline_output_source(const struct ps_kafka_message *msg, const char **source_p,
+                              size_t *len_p);
 
 /* Runs until stopped, idle, or a fatal error. Stats are added to *stats. */
 ps_err_t ps_pipeline_run(const struct ps_engine *engine, const struct ps_pipeline_options *opt,

@@ -260,7 +260,7 @@ const struct ps_kafka_header *fault_header(const struct ps_kafka_message *msg, c
     return NULL;
 }
 
-/* Collects the pseudostream.source header of every record of topic. */
+/* Collects the input coordinates (lineage source) of every record of topic. */
 static ps_err_t read_sources(struct fault_env *env, const char *topic, struct strset *set,
                              size_t *records_p, size_t *no_reason_p, struct ps_error *err)
 {
@@ -273,8 +273,10 @@ static ps_err_t read_sources(struct fault_env *env, const char *topic, struct st
             break;
         }
         (*records_p)++;
-        const struct ps_kafka_header *src = fault_header(msg, "pseudostream.source");
-        if (src && src->value && strset_add(set, src->value, src->len) != 0) {
+        const char *src = NULL;
+        size_t src_len = 0;
+        if (ps_pipeline_output_source(msg, &src, &src_len) &&
+            strset_add(set, src, src_len) != 0) {
             rc = ps_error_set(err, PS_ERR_NOMEM, "out of memory");
         }
         const struct ps_kafka_header *reason = fault_header(msg, "pseudostream.reason");

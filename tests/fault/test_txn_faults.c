@@ -70,10 +70,16 @@ static void finish_scenario(struct scenario *sc, const char *name, int expect_ab
     assert_int_equal(fault_env_check(&sc->env, &report, &err), PS_OK);
     fault_report_print(name, &report);
     fprintf(stderr, "[%s] transactions %llu, aborted %llu, commit retries %llu, producer "
-            "restarts %llu\n", name, (unsigned long long)sc->stats->transactions,
-            (unsigned long long)sc->stats->aborted,
+            "restarts %llu, staged %llu (dropped %llu)\n", name,
+            (unsigned long long)sc->stats->transactions, (unsigned long long)sc->stats->aborted,
             (unsigned long long)sc->stats->commit_retries,
-            (unsigned long long)sc->stats->producer_restarts);
+            (unsigned long long)sc->stats->producer_restarts,
+            (unsigned long long)sc->stats->staged, (unsigned long long)sc->stats->staged_dropped);
+    /* Transactional: later batches were derived while earlier ones committed,
+     * so every check below holds of the overlapped path too. */
+    if (sc->env.transactional) {
+        assert_true(sc->stats->staged > 0);
+    }
     assert_true(sc->injected);
     assert_int_equal(report.inputs, EVENTS + MALFORMED_ROUNDS * PS_MALFORMED_COUNT);
     assert_int_equal(report.malformed, MALFORMED_ROUNDS * PS_MALFORMED_COUNT);

@@ -11,6 +11,7 @@ patient whichever replica handled it.
 """
 import json
 import os
+import re
 import sys
 from collections import defaultdict
 
@@ -95,7 +96,7 @@ check("input: valid and malformed counts as generated",
 
 
 def source_of(m):
-    return m["headers"].get("pseudostream.source")
+    return m.get("source")  # consume parses it from pseudostream.lineage
 
 
 ward_sources = {source_of(m) for m in decoded["ward.dashboard"]}
@@ -209,6 +210,24 @@ check("audit: restricted codes recorded as predicate",
       any(decision(s, "research")[1] == "predicate" for s in restricted_events))
 check("audit: disclosures recorded", all(decision(s, "ward-dashboard")[0] == "DISCLOSED"
                                          for s in valid_events))
+# 8. Lineage: one header on every derived record, naming its input record,
+# the policy the audit names for that event, and the key its pseudonym used.
+LINEAGE = re.compile(r"^source=([^;]+);policy=([0-9a-f]{64});key_id=([0-9]+)$")
+lineage_bad = []
+for topic in ["ward.dashboard"] + SECONDARY:
+    for m in decoded[topic]:
+        names = set(m["headers"]) - ({"pseudostream.lineage"} if topic in SECONDARY else set())
+        match = LINEAGE.match(m["headers"].get("pseudostream.lineage", ""))
+        if (topic in SECONDARY and names) or not match or match.group(1) != m.get("source") \
+                or match.group(2) != by_source[match.group(1)]["policy_hash"] \
+                or (topic in SECONDARY and not m["key"].startswith(match.group(3) + ".")):
+            lineage_bad.append((topic, m["headers"]))
+check("lineage: one pseudostream.lineage header (source, policy, key id) on every derived "
+      "record, agreeing with the audit record and the pseudonym", not lineage_bad,
+      str(lineage_bad[:2]))
+check("audit: records carry no header (the policy is in the record)",
+      all(not m["headers"] for m in raw["pseudostream.audit"]))
+
 check("audit: dead letters recorded with their reason",
       all(by_source[s]["dead_letter_reason"] for s, m in input_source.items() if "value" not in m))
 audit_bytes = b"".join(bytes.fromhex(m["value_hex"]) + bytes.fromhex(m["key_hex"])

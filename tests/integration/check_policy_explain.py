@@ -5,8 +5,9 @@ Usage: check_policy_explain.py TMPDIR EXPLAIN.md
 
 TMPDIR holds hospital.events.jsonl and one DESTINATION_TOPIC.jsonl per
 destination, as `pseudostream consume -c CONFIG` prints them. Every record of a
-destination topic is matched to its input event by the pseudostream.source
-header, and every leaf field of the explain table is checked against it:
+destination topic is matched to its input event by the source of its
+pseudostream.lineage header, and every leaf field of the explain table is
+checked against it:
 
   dropped                   the field never appears in the destination's records
   clear                     the value equals the input event's
@@ -138,7 +139,7 @@ def outward_inward(postcode):
 
 
 def source_of(m):
-    return m["headers"].get("pseudostream.source")
+    return m.get("source")  # consume parses it from pseudostream.lineage
 
 
 # --- the topics --------------------------------------------------------------

@@ -67,7 +67,7 @@ for l in open(f"{tmp}/hospital.events.jsonl"):
 pairs = {}
 for l in open(f"{tmp}/case-finding.events.jsonl"):
     m = json.loads(l)
-    pairs[m["key"]] = inputs[m["headers"]["pseudostream.source"]]
+    pairs[m["key"]] = inputs[m["source"]]
 for token, nhs in sorted(pairs.items()):
     print(f"{token}\t{nhs}")
 PY

@@ -68,7 +68,7 @@ for topic in ["commissioning.events", "research.events"]:
     got = lines(topic + ".jsonl")
     check(f"{topic}: receives nothing while the opt-out state is stale", not got, len(got))
 ward = lines("ward.dashboard.jsonl")
-ward_sources = [m["headers"].get("pseudostream.source") for m in ward]
+ward_sources = [m.get("source") for m in ward]
 check("ward.dashboard: every valid event, once",
       len(ward) == len(valid) and set(ward_sources) == valid, f"{len(ward)} records")
 
