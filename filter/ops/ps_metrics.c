@@ -57,7 +57,7 @@ static const struct desc descs[PS_M_COUNT] = {
                             "Time from a batch's first event to its commit.", K_HISTOGRAM,
                             L_NONE, L_NONE},
     [PS_M_EVENT_SECONDS] = {"pseudostream_event_processing_seconds",
-                            "Time to decide and derive one event for every destination.",
+                            "Time to decide and derive one event for every destination (one event in 16 is timed).",
                             K_HISTOGRAM, L_NONE, L_NONE},
 };
 
