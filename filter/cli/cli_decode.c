@@ -51,9 +51,12 @@ ps_err_t cli_decoder_open(const char *config_path, const char *policy_path,
                              err);
         }
     }
-    if (rc == PS_OK) {
+    /* The audit topic's two record types. */
+    const char *const audit_json[] = {ps_audit_schema_json, ps_audit_plan_schema_json};
+    const char *const audit_origin[] = {"audit_record.avsc", "audit_plan.avsc"};
+    for (size_t i = 0; rc == PS_OK && i < 2; i++) {
         struct ps_schema *audit = NULL;
-        rc = ps_schema_load_json(ps_audit_schema_json, "audit_record.avsc", NULL, &audit, err);
+        rc = ps_schema_load_json(audit_json[i], audit_origin[i], NULL, &audit, err);
         if (rc == PS_OK && (rc = ps_registry_add(cd->derived, audit, -1, err)) != PS_OK) {
             ps_schema_destroy(audit);
         }

@@ -832,7 +832,7 @@ static const struct setting settings[] = {
      "`pseudostream.dead-letter`",
      "Undecodable input, with its reason (identifiable zone: restrict its readers)."},
     {"audit_topic", SK_STRING, AT(audit_topic), 0, NULL, "string", "`pseudostream.audit`",
-     "One audit record per input event: what each destination received or why not."},
+     "One audit record per input event: what each destination received or why not; and the plan records (field lists) they name."},
     {"escrow_topic", SK_STRING, AT(escrow_topic), 0, NULL, "string", "`pseudostream.escrow`",
      "Sealed escrow records (pseudonym to identifier) for authorised re-identification "
      "(docs/KEYRING.md)."},

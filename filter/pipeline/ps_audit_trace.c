@@ -25,10 +25,105 @@
 
 struct trace_counts {
     size_t read;       /* messages on the topic */
-    size_t foreign;    /* not single-object audit records (tombstones included) */
+    size_t foreign;    /* not single-object audit or plan records (tombstones included) */
     size_t undecodable;
     size_t matches;
 };
+
+/* AuditPlan records: every one on the topic (few: one per plan, repeated
+ * hourly), and whether a matching record named it. */
+struct trace_plan {
+    char id[PS_AUDIT_PLAN_ID_MAX];
+    char *json; /* its readable JSON form; the latest copy read */
+    int named;
+};
+
+struct trace_plans {
+    const struct ps_schema *schema;
+    int id_node;
+    int named_node; /* destinations[].plan in the audit record schema */
+    struct trace_plan *items;
+    size_t count;
+    size_t cap;
+};
+
+static struct trace_plan *plans_find(struct trace_plans *plans, const char *id, size_t len)
+{
+    for (size_t i = 0; i < plans->count; i++) {
+        if (strlen(plans->items[i].id) == len && memcmp(plans->items[i].id, id, len) == 0) {
+            return &plans->items[i];
+        }
+    }
+    return NULL;
+}
+
+/* A slot for plan id (new or existing); NULL when out of memory or too long. */
+static struct trace_plan *plans_slot(struct trace_plans *plans, const char *id, size_t len)
+{
+    struct trace_plan *p = plans_find(plans, id, len);
+    if (p || len >= PS_AUDIT_PLAN_ID_MAX) {
+        return p;
+    }
+    if (plans->count == plans->cap) {
+        size_t cap = plans->cap ? plans->cap * 2 : 16;
+        struct trace_plan *items = realloc(plans->items, cap * sizeof(*items));
+        if (!items) {
+            return NULL;
+        }
+        plans->items = items;
+        plans->cap = cap;
+    }
+    p = &plans->items[plans->count++];
+    memset(p, 0, sizeof(*p));
+    memcpy(p->id, id, len);
+    return p;
+}
+
+static void plans_free(struct trace_plans *plans)
+{
+    for (size_t i = 0; i < plans->count; i++) {
+        free(plans->items[i].json);
+    }
+    free(plans->items);
+}
+
+/* Keeps a plan record's JSON form by its id. */
+static ps_err_t trace_plan_record(struct trace_plans *plans, const struct ps_event *ev,
+                                  struct ps_buf *json, struct ps_error *err)
+{
+    struct ps_scalar id;
+    if (ps_event_get(ev, plans->id_node, &id) != PS_OK || id.kind != PS_SCALAR_STRING) {
+        return PS_ERR_DECODE;
+    }
+    struct trace_plan *p = plans_slot(plans, id.s, id.len);
+    ps_buf_reset(json);
+    ps_err_t rc = p ? ps_event_to_json(ev, json, err)
+                    : ps_error_set(err, PS_ERR_NOMEM, "out of memory");
+    char *copy = rc == PS_OK ? malloc(json->len + 1) : NULL;
+    if (rc == PS_OK && !copy) {
+        rc = ps_error_set(err, PS_ERR_NOMEM, "out of memory");
+    }
+    if (rc == PS_OK) {
+        memcpy(copy, json->data, json->len);
+        copy[json->len] = '\0';
+        free(p->json);
+        p->json = copy;
+    }
+    return rc;
+}
+
+/* The plans a matching record names are printed after the records. */
+static int trace_name_plan(void *opaque, const struct ps_scalar *value)
+{
+    struct trace_plans *plans = opaque;
+    if (value->kind == PS_SCALAR_STRING) {
+        struct trace_plan *p = plans_slot(plans, value->s, value->len);
+        if (p) {
+            p->named = 1;
+        }
+    }
+    return 0;
+}
 
 /* The subject's token under every keyring entry, PS_TOKEN_MAX bytes each. */
 static ps_err_t trace_tokens(const struct ps_keyring *kr, const char nhs[PS_NHS_DIGITS + 1],
@@ -80,8 +175,8 @@ static int trace_is_subject(const struct ps_scalar *subject, const char *tokens,
 static ps_err_t trace_message(const struct ps_kafka_message *msg,
                               const struct ps_schema *schema, int subject_node,
                               struct ps_decoder *dec, const char *tokens, size_t token_count,
-                              struct ps_buf *json, FILE *out, struct trace_counts *counts,
-                              struct ps_error *err)
+                              struct trace_plans *plans, struct ps_buf *json, FILE *out,
+                              struct trace_counts *counts, struct ps_error *err)
 {
     struct ps_frame frame;
     struct ps_event *ev = NULL;
@@ -90,8 +185,23 @@ static ps_err_t trace_message(const struct ps_kafka_message *msg,
 
     counts->read++;
     if (!msg->value || ps_frame_parse(msg->value, msg->len, &frame, &skip) != PS_OK ||
-        frame.format != PS_FRAME_SINGLE_OBJECT ||
-        frame.fingerprint != ps_schema_fingerprint(schema)) {
+        frame.format != PS_FRAME_SINGLE_OBJECT) {
+        counts->foreign++;
+        return PS_OK;
+    }
+    if (frame.fingerprint == ps_schema_fingerprint(plans->schema)) {
+        ps_err_t rc = ps_decoder_decode(dec, plans->schema, frame.payload, frame.payload_len,
+                                        &ev, &skip);
+        if (rc == PS_OK) {
+            rc = trace_plan_record(plans, ev, json, err);
+        }
+        if (rc == PS_ERR_NOMEM) {
+            return rc;
+        }
+        counts->undecodable += rc != PS_OK;
+        return PS_OK;
+    }
+    if (frame.fingerprint != ps_schema_fingerprint(schema)) {
         counts->foreign++;
         return PS_OK;
     }
@@ -112,7 +222,32 @@ static ps_err_t trace_message(const struct ps_kafka_message *msg,
     if (fprintf(out, "%.*s\n", (int)json->len, (const char *)json->data) < 0) {
         return ps_error_set(err, PS_ERR_IO, "could not write the trace");
     }
+    if (plans->named_node >= 0) {
+        ps_event_visit(ev, plans->named_node, trace_name_plan, plans);
+    }
     counts->matches++;
+    return PS_OK;
+}
+
+/* After the records: each plan they named, once; a named plan not found on
+ * the topic (retention removed it) is said in a warning. */
+static ps_err_t trace_print_plans(const struct trace_plans *plans, const char *topic, FILE *out,
+                                  struct ps_error *err)
+{
+    size_t missing = 0;
+    for (size_t i = 0; i < plans->count; i++) {
+        const struct trace_plan *p = &plans->items[i];
+        if (p->named && !p->json) {
+            missing++;
+        } else if (p->named && fprintf(out, "%s\n", p->json) < 0) {
+            return ps_error_set(err, PS_ERR_IO, "could not write the trace");
+        }
+    }
+    if (missing) {
+        PS_WARN("audit", "trace_plan_missing", "audit topic '%s': %zu plan(s) named by the "
+                "subject's records are not on the topic; which fields those disclosures held "
+                "can be had from `policy explain` on the policy version named", topic, missing);
+    }
     return PS_OK;
 }
 
@@ -129,6 +264,8 @@ ps_err_t ps_audit_trace(const char *bootstraps, const char *topic,
     struct ps_kafka_reader *reader = NULL;
     struct trace_counts counts = {0};
     int subject_node = -1;
+    struct ps_schema *plan_schema = NULL;
+    struct trace_plans plans = {0};
     struct ps_buf json;
     ps_buf_init(&json, 0);
 
@@ -151,6 +288,13 @@ ps_err_t ps_audit_trace(const char *bootstraps, const char *topic,
         rc = trace_tokens(kr, nhs, &tokens, &token_count, err);
     }
     if (rc == PS_OK) {
+        rc = ps_schema_load_json(ps_audit_plan_schema_json, "audit_plan.avsc", NULL, &plan_schema,
+                                 err);
+    }
+    if (rc == PS_OK) {
+        plans.schema = plan_schema;
+        plans.id_node = ps_schema_find(plan_schema, "plan_id");
+        plans.named_node = ps_schema_find(schema, "destinations[].plan");
         rc = ps_decoder_new(NULL, &dec, err);
     }
     if (rc == PS_OK) {
@@ -160,12 +304,15 @@ ps_err_t ps_audit_trace(const char *bootstraps, const char *topic,
         const struct ps_kafka_message *msg = NULL;
         rc = ps_kafka_reader_next(reader, TRACE_READ_TIMEOUT_MS, &msg, err);
         if (rc == PS_OK) {
-            rc = trace_message(msg, schema, subject_node, dec, tokens, token_count, &json, out,
-                               &counts, err);
+            rc = trace_message(msg, schema, subject_node, dec, tokens, token_count, &plans,
+                               &json, out, &counts, err);
         }
     }
     if (rc == PS_ERR_STOPPED) {
         ps_error_clear(err);
+        rc = trace_print_plans(&plans, topic, out, err);
+    }
+    if (rc == PS_OK) {
         rc = fflush(out) == 0 && !ferror(out)
                  ? PS_OK : ps_error_set(err, PS_ERR_IO, "could not write the trace");
     }
@@ -184,6 +331,8 @@ ps_err_t ps_audit_trace(const char *bootstraps, const char *topic,
 cleanup:
     ps_kafka_reader_destroy(reader);
     ps_decoder_destroy(dec);
+    ps_schema_destroy(plan_schema);
+    plans_free(&plans);
     ps_buf_free(&json);
     if (tokens) {
         explicit_bzero(tokens, (token_count ? token_count : 1) * PS_TOKEN_MAX);

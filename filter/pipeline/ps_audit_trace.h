@@ -26,12 +26,15 @@
 /* Reads topic on bootstraps (props: librdkafka properties, prop_count
  * entries, may be NULL when 0) and writes to out, one line each, the readable
  * JSON form (ps_codec.h) of every audit record whose subject is nhs_number's
- * audit pseudonym under any entry of kr. schema is the audit record schema
+ * audit pseudonym under any entry of kr, then, once each, the AuditPlan
+ * records those name (schemas/audit/audit_plan.avsc: which fields each
+ * disclosure held; a named plan missing from the topic is said in a warning
+ * log line). schema is the audit record schema
  * (schemas/audit/audit_record.avsc); a message is an audit record when it is
- * single-object framed with that schema's fingerprint. Other messages, and
- * audit records that do not decode, are skipped and counted in a warning log
- * line (counts only). *matches_p (may be NULL) gets the number of lines
- * written.
+ * single-object framed with that schema's fingerprint, a plan record with the
+ * plan schema's. Other messages, and records that do not decode, are skipped
+ * and counted in a warning log line (counts only). *matches_p (may be NULL)
+ * gets the number of audit records written.
  *
  * Errors: PS_ERR_INVALID for a missing argument; PS_ERR_NHS_INVALID when
  * nhs_number is not a valid NHS number (the message never repeats it);

@@ -82,7 +82,6 @@ static ps_err_t audit_one(const struct ps_engine *engine, struct ps_engine_worke
     const struct ps_engine_event *ev = ps_engine_worker_event(worker);
     size_t count = ps_engine_destination_count(engine);
     for (size_t d = 0; d < count; d++) {
-        const struct ps_plan_fields *f = &outs[d].plan->fields;
         memset(&ads[d], 0, sizeof(ads[d]));
         ads[d].name = ps_engine_destination(engine, d)->name;
         ads[d].topic = ps_engine_destination(engine, d)->topic;
@@ -91,16 +90,7 @@ static ps_err_t audit_one(const struct ps_engine *engine, struct ps_engine_worke
             ads[d].reason = ps_err_name(outs[d].reason);
             ads[d].detail = outs[d].detail;
         } else {
-            ads[d].kept = f->kept;
-            ads[d].kept_count = f->kept_count;
-            ads[d].pseudonymised = f->pseudonymised;
-            ads[d].pseudonymised_count = f->pseudonymised_count;
-            ads[d].generalised = (const char *const *)f->generalised;
-            ads[d].generalised_count = f->generalised_count;
-            ads[d].dropped = f->dropped;
-            ads[d].dropped_count = f->dropped_count;
-            ads[d].lists_avro = outs[d].audit_lists;
-            ads[d].lists_avro_len = outs[d].audit_lists_len;
+            ads[d].plan_id = outs[d].audit_plan_id; /* the plan's record: once, not per event */
         }
     }
     struct ps_audit_record rec = {

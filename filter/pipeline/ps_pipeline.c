@@ -16,6 +16,10 @@
 #include "ps_time.h"
 
 #define PS_HEADER_MAX 32
+/* AuditPlan records: how many are remembered as published, and how often one
+ * still in use is written again (docs/POLICY.md, audit records). */
+#define PS_PLANS_TRACKED 256
+#define PS_PLAN_REPUBLISH_MS (3600 * 1000)
 /* Retriable commit or abort errors are retried this many times, sleeping
  * PS_RETRY_BACKOFF_MS doubled per attempt in between (0.1 s to 1.6 s), then
  * treated as an undecided transaction (the producer is recreated). */
@@ -64,6 +68,12 @@ struct pipeline {
     uint64_t metrics_committed;
     uint64_t metrics_aborted;
     const struct ps_kafka_batch *batch; /* the batch being worked on, for the settled hook */
+    /* AuditPlan records on the audit topic, by plan id (publish_plan). */
+    struct {
+        char id[PS_AUDIT_PLAN_ID_MAX];
+        int64_t at_ms;
+    } published[PS_PLANS_TRACKED];
+    size_t plans_published;
     /* Transactional mode: records derived while the previous commit runs. */
     struct ps_stage *stage;
     int staging;                        /* sends go to stage, not to the producer */
@@ -254,17 +264,49 @@ static ps_err_t emit(struct pipeline *pl, const char *topic, const void *key, si
     return ps_kafka_producer_send(pl->producer, topic, -1, key, key_len, value, len, h, n, err);
 }
 
-static void audit_fields(struct ps_audit_destination *ad, const struct ps_plan *plan)
+/* The AuditPlan record an audit record names must be on the audit topic: it
+ * goes out in the transaction of the first audit record that names it, again
+ * after any batch failed (that transaction may have been the one), and again
+ * once PS_PLAN_REPUBLISH_MS has passed, so that time-based retention of the
+ * audit topic never leaves a record without its plan. */
+static ps_err_t publish_plan(struct pipeline *pl, const struct ps_engine_output *out,
+                             struct ps_error *err)
 {
-    const struct ps_plan_fields *f = &plan->fields;
-    ad->kept = f->kept;
-    ad->kept_count = f->kept_count;
-    ad->pseudonymised = f->pseudonymised;
-    ad->pseudonymised_count = f->pseudonymised_count;
-    ad->generalised = (const char *const *)f->generalised;
-    ad->generalised_count = f->generalised_count;
-    ad->dropped = f->dropped;
-    ad->dropped_count = f->dropped_count;
+    int64_t now = ps_time_mono_ms();
+    size_t i = 0;
+    while (i < pl->plans_published &&
+           strcmp(pl->published[i].id, out->audit_plan_id) != 0) {
+        i++;
+    }
+    if (i < pl->plans_published && now - pl->published[i].at_ms < PS_PLAN_REPUBLISH_MS) {
+        return PS_OK;
+    }
+    char key[sizeof("plan/") + PS_AUDIT_PLAN_ID_MAX];
+    size_t id_len = strnlen(out->audit_plan_id, PS_AUDIT_PLAN_ID_MAX - 1);
+    memcpy(key, "plan/", 5);
+    memcpy(key + 5, out->audit_plan_id, id_len);
+    ps_err_t rc = emit(pl, pl->opt->audit_topic, key, 5 + id_len, out->audit_plan,
+                       out->audit_plan_len, NULL, 0, err);
+    if (rc != PS_OK) {
+        return rc;
+    }
+    if (i == pl->plans_published) {
+        if (i == PS_PLANS_TRACKED) {
+            i = 0; /* more plans than tracked: the oldest slot is reused */
+        } else {
+            pl->plans_published++;
+        }
+        memcpy(pl->published[i].id, out->audit_plan_id, id_len + 1);
+    }
+    pl->published[i].at_ms = now;
+    pl->stats->plans_published++;
+    return PS_OK;
+}
+
+/* After a failed batch: what it published may never have committed. */
+static void forget_published_plans(struct pipeline *pl)
+{
+    pl->plans_published = 0;
 }
 
 /* One audit record per input event, in the same transaction as the outputs.
@@ -286,10 +328,12 @@ static ps_err_t audit(struct pipeline *pl, const struct ps_kafka_message *msg,
         if (outs[d].decision == PS_WITHHELD) {
             ad->reason = ps_err_name(outs[d].reason);
             ad->detail = outs[d].detail;
-        } else if (outs[d].plan) {
-            audit_fields(ad, outs[d].plan);
-            ad->lists_avro = outs[d].audit_lists; /* the same lists, encoded once */
-            ad->lists_avro_len = outs[d].audit_lists_len;
+        } else {
+            ps_err_t rc = publish_plan(pl, &outs[d], err);
+            if (rc != PS_OK) {
+                return rc;
+            }
+            ad->plan_id = outs[d].audit_plan_id;
         }
         if (outs[d].key_id && key_id < 0) {
             key_id = outs[d].key_id;
@@ -588,6 +632,7 @@ static ps_err_t rewind_consumer(struct pipeline *pl, struct ps_error *err)
  * consumer is rewound to them. */
 static ps_err_t restart_producer(struct pipeline *pl, struct ps_error *err)
 {
+    forget_published_plans(pl);
     const struct ps_pipeline_options *opt = pl->opt;
     pl->stats->producer_restarts++;
     PS_WARN("pipeline", "producer_restart", "recreating the producer: %s", err ? err->msg : "");
@@ -638,6 +683,7 @@ static ps_err_t commit_batch(struct commit_job *job, struct ps_error *err)
 /* An abortable error: abort, rewind to the committed offsets, carry on. */
 static ps_err_t abort_batch(struct pipeline *pl, struct ps_error *err)
 {
+    forget_published_plans(pl);
     pl->stats->aborted++;
     PS_WARN("pipeline", "transaction_abort", "aborting the transaction and rewinding: %s",
             err ? err->msg : "");
@@ -668,6 +714,7 @@ static ps_err_t abort_batch(struct pipeline *pl, struct ps_error *err)
  * again (their outputs that did arrive are duplicated, nothing is lost). */
 static ps_err_t rewind_at_least_once(struct pipeline *pl, struct ps_error *err)
 {
+    forget_published_plans(pl);
     pl->stats->aborted++;
     PS_WARN("pipeline", "delivery_rewind", "a delivery failed, rewinding: %s",
             err ? err->msg : "");
@@ -890,6 +937,7 @@ static ps_err_t settle_commit(struct pipeline *pl, int *rewound, struct ps_error
  * read it again from the committed offsets. */
 static ps_err_t drop_staged(struct pipeline *pl, struct ps_error *err)
 {
+    forget_published_plans(pl);
     pl->stats->aborted++;
     PS_WARN("pipeline", "batch_dropped", "dropping the batch and rewinding: %s",
             err ? err->msg : "");

@@ -132,6 +132,7 @@ struct ps_pipeline_stats {
     uint64_t audited;
     uint64_t escrowed;
     uint64_t keyring_reloads;
+    uint64_t plans_published;               /* AuditPlan records written (ps_audit.h) */
     uint64_t staged;                        /* events derived while the previous commit ran */
     uint64_t staged_dropped;                /* ... dropped because that commit failed */
 };

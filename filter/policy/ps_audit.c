@@ -10,6 +10,7 @@
 #include "ps_audit.h"
 
 #include <stdint.h>
+#include <string.h>
 
 #include "ps_avro_writer.h"
 
@@ -20,24 +21,21 @@ static ps_err_t audit_write_optional_long(struct ps_buf *out, int64_t v)
     return rc == PS_OK && v != -1 ? ps_avro_write_long(out, v) : rc;
 }
 
-static ps_err_t audit_check_list(const char *const *items, size_t count, size_t d,
-                                 const char *name, struct ps_error *err)
+static ps_err_t audit_check_list(const char *const *items, size_t count, const char *name,
+                                 struct ps_error *err)
 {
     if (count > 0 && !items) {
-        return ps_error_set(err, PS_ERR_INVALID, "audit record: destination %zu: %s: %zu "
-                            "paths but no list", d, name, count);
+        return ps_error_set(err, PS_ERR_INVALID, "audit plan: %s: %zu paths but no list", name,
+                            count);
     }
     for (size_t i = 0; i < count; i++) {
         if (!items[i]) {
-            return ps_error_set(err, PS_ERR_INVALID, "audit record: destination %zu: %s: path "
-                                "%zu is missing", d, name, i);
+            return ps_error_set(err, PS_ERR_INVALID, "audit plan: %s: path %zu is missing", name,
+                                i);
         }
     }
     return PS_OK;
 }
-
-static ps_err_t audit_check_lists(const struct ps_audit_destination *dst, size_t d,
-                                  struct ps_error *err);
 
 /* Everything the encoder would otherwise stop half-way on, checked first so
  * that a refused record leaves no trace in out. */
@@ -75,28 +73,28 @@ static ps_err_t audit_check(const struct ps_audit_record *rec, struct ps_error *
             return ps_error_set(err, PS_ERR_INVALID, "audit record: destination '%s': disclosed "
                                 "with a withhold reason", dst->name);
         }
-        ps_err_t rc = audit_check_lists(dst, d, err);
-        if (rc != PS_OK) {
-            return rc;
+        /* What a disclosure contained is its plan: without one the record
+         * would not say which fields went. */
+        if ((dst->decision == PS_AUDIT_DISCLOSED) != (dst->plan_id != NULL)) {
+            return ps_error_set(err, PS_ERR_INVALID, "audit record: destination '%s': %s",
+                                dst->name, dst->plan_id ? "withheld with a plan"
+                                                        : "disclosed without a plan");
         }
     }
     return PS_OK;
 }
 
-static ps_err_t audit_write_lists(const struct ps_audit_destination *dst, struct ps_buf *out)
+static ps_err_t audit_write_lists(const struct ps_audit_plan *plan, struct ps_buf *out)
 {
-    if (dst->lists_avro) {
-        return ps_buf_append(out, dst->lists_avro, dst->lists_avro_len);
-    }
-    ps_err_t rc = ps_avro_write_string_array(out, dst->kept, dst->kept_count);
+    ps_err_t rc = ps_avro_write_string_array(out, plan->kept, plan->kept_count);
     if (rc == PS_OK) {
-        rc = ps_avro_write_string_array(out, dst->pseudonymised, dst->pseudonymised_count);
+        rc = ps_avro_write_string_array(out, plan->pseudonymised, plan->pseudonymised_count);
     }
     if (rc == PS_OK) {
-        rc = ps_avro_write_string_array(out, dst->generalised, dst->generalised_count);
+        rc = ps_avro_write_string_array(out, plan->generalised, plan->generalised_count);
     }
     if (rc == PS_OK) {
-        rc = ps_avro_write_string_array(out, dst->dropped, dst->dropped_count);
+        rc = ps_avro_write_string_array(out, plan->dropped, plan->dropped_count);
     }
     return rc;
 }
@@ -118,46 +116,88 @@ static ps_err_t audit_write_destination(const struct ps_audit_destination *dst,
     if (rc == PS_OK) {
         rc = ps_avro_write_optional_string(out, dst->detail);
     }
-    return rc == PS_OK ? audit_write_lists(dst, out) : rc;
+    return rc == PS_OK ? ps_avro_write_optional_string(out, dst->plan_id) : rc;
 }
 
-static ps_err_t audit_check_lists(const struct ps_audit_destination *dst, size_t d,
-                                  struct ps_error *err)
+static ps_err_t plan_check(const struct ps_audit_plan *plan, struct ps_error *err)
 {
-    if (dst->lists_avro) {
-        return PS_OK; /* checked when they were encoded */
+    const char *missing = !plan->plan_id       ? "plan_id"
+                          : !plan->policy_hash ? "policy_hash"
+                          : !plan->destination ? "destination"
+                          : !plan->topic       ? "topic"
+                          : !plan->input_schema ? "input_schema"
+                                                : NULL;
+    if (missing) {
+        return ps_error_set(err, PS_ERR_INVALID, "audit plan: %s is missing", missing);
     }
-    ps_err_t rc = audit_check_list(dst->kept, dst->kept_count, d, "kept", err);
+    ps_err_t rc = audit_check_list(plan->kept, plan->kept_count, "kept", err);
     if (rc == PS_OK) {
-        rc = audit_check_list(dst->pseudonymised, dst->pseudonymised_count, d,
-                              "pseudonymised", err);
+        rc = audit_check_list(plan->pseudonymised, plan->pseudonymised_count, "pseudonymised",
+                              err);
     }
     if (rc == PS_OK) {
-        rc = audit_check_list(dst->generalised, dst->generalised_count, d, "generalised", err);
+        rc = audit_check_list(plan->generalised, plan->generalised_count, "generalised", err);
     }
     if (rc == PS_OK) {
-        rc = audit_check_list(dst->dropped, dst->dropped_count, d, "dropped", err);
+        rc = audit_check_list(plan->dropped, plan->dropped_count, "dropped", err);
     }
     return rc;
 }
 
-ps_err_t ps_audit_lists_encode(const struct ps_audit_destination *dst, struct ps_buf *out,
-                               struct ps_error *err)
+static void hex16(uint64_t v, char out[17])
 {
-    if (!dst || !out) {
-        return ps_error_set(err, PS_ERR_INVALID, "ps_audit_lists_encode: missing argument");
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--) {
+        out[i] = digits[v & 0xf];
+        v >>= 4;
     }
-    struct ps_audit_destination lists = *dst;
-    lists.lists_avro = NULL;
-    ps_err_t rc = audit_check_lists(&lists, 0, err);
+    out[16] = '\0';
+}
+
+ps_err_t ps_audit_plan_id(const char *policy_hash, const char *destination, uint64_t fingerprint,
+                          char out[PS_AUDIT_PLAN_ID_MAX], struct ps_error *err)
+{
+    if (!policy_hash || !*policy_hash || !destination || !out) {
+        return ps_error_set(err, PS_ERR_INVALID, "audit plan id: missing argument");
+    }
+    size_t hlen = strnlen(policy_hash, 16);
+    size_t dlen = strlen(destination);
+    if (16 + 1 + dlen + 1 + 16 + 1 > PS_AUDIT_PLAN_ID_MAX) {
+        return ps_error_set(err, PS_ERR_INVALID, "audit plan id: destination name longer than "
+                            "%d characters", PS_AUDIT_PLAN_ID_MAX - 35);
+    }
+    memcpy(out, policy_hash, hlen);
+    out[hlen] = '/';
+    memcpy(out + hlen + 1, destination, dlen);
+    out[hlen + 1 + dlen] = '/';
+    hex16(fingerprint, out + hlen + 2 + dlen);
+    return PS_OK;
+}
+
+ps_err_t ps_audit_plan_encode(const struct ps_audit_plan *plan, struct ps_buf *out,
+                              struct ps_error *err)
+{
+    if (!plan || !out) {
+        return ps_error_set(err, PS_ERR_INVALID, "ps_audit_plan_encode: missing argument");
+    }
+    ps_err_t rc = plan_check(plan, err);
     if (rc != PS_OK) {
         return rc;
     }
+    char fingerprint[17];
+    hex16(plan->input_fingerprint, fingerprint);
     size_t start = out->len;
-    rc = audit_write_lists(&lists, out);
+    const char *strings[] = {plan->plan_id, plan->policy_hash, plan->destination, plan->topic,
+                             plan->input_schema, fingerprint};
+    for (size_t i = 0; rc == PS_OK && i < sizeof(strings) / sizeof(strings[0]); i++) {
+        rc = ps_avro_write_string(out, strings[i]);
+    }
+    if (rc == PS_OK) {
+        rc = audit_write_lists(plan, out);
+    }
     if (rc != PS_OK) {
         out->len = start;
-        return ps_error_set(err, rc, "audit record: encoding failed (%s)", ps_err_name(rc));
+        return ps_error_set(err, rc, "audit plan: encoding failed (%s)", ps_err_name(rc));
     }
     return PS_OK;
 }

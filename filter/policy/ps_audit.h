@@ -23,14 +23,27 @@ enum ps_audit_decision {
     PS_AUDIT_WITHHELD = 1
 };
 
-/* What one destination got of one event. The field lists are the plan's
- * (static per schema and destination) and are borrowed. */
+/* What one destination got of one event. Which fields it got is not repeated
+ * in every record: plan_id names the AuditPlan record (below) that lists them,
+ * written on the same topic. Borrowed. */
 struct ps_audit_destination {
     const char *name;
     const char *topic;
     enum ps_audit_decision decision;
     const char *reason;              /* WITHHELD: ps_err_name() or "opt_out", "predicate" ...; else NULL */
     const char *detail;              /* WITHHELD: field path or rule, never a value; may be NULL */
+    const char *plan_id;             /* DISCLOSED: the plan applied (required); WITHHELD: NULL */
+};
+
+/* Which fields one destination receives of one input schema under one policy
+ * version (schemas/audit/audit_plan.avsc). Borrowed. */
+struct ps_audit_plan {
+    const char *plan_id;             /* ps_audit_plan_id() */
+    const char *policy_hash;
+    const char *destination;
+    const char *topic;
+    const char *input_schema;        /* full name */
+    uint64_t input_fingerprint;
     const char *const *kept;         /* paths of leaves in clear */
     size_t kept_count;
     const char *const *pseudonymised;
@@ -39,12 +52,16 @@ struct ps_audit_destination {
     size_t generalised_count;
     const char *const *dropped;
     size_t dropped_count;
-    /* Optional: the four lists above already encoded by ps_audit_lists_encode
-     * (they are static per plan, so the engine encodes them once). When not
-     * NULL these bytes are written as they are and the lists are not read. */
-    const uint8_t *lists_avro;
-    size_t lists_avro_len;
 };
+
+/* Longest plan id: 16 + '/' + destination name (at most 128) + '/' + 16 + NUL. */
+#define PS_AUDIT_PLAN_ID_MAX 164
+
+/* Writes "<first 16 characters of policy_hash>/<destination>/<fingerprint as
+ * 16 hex digits>" to out (PS_AUDIT_PLAN_ID_MAX bytes). PS_ERR_INVALID for a
+ * missing argument, an empty policy hash or a destination name too long. */
+ps_err_t ps_audit_plan_id(const char *policy_hash, const char *destination, uint64_t fingerprint,
+                          char out[PS_AUDIT_PLAN_ID_MAX], struct ps_error *err);
 
 struct ps_audit_record {
     const char *event_id;            /* NULL when the event could not be decoded */
@@ -67,24 +84,25 @@ struct ps_audit_record {
  * frame: callers add the single-object header with the schema's fingerprint).
  * event_time_ms, key_id and opt_out_as_of_ms of -1 are written as null.
  * PS_ERR_INVALID, naming the field, when source_topic, policy_hash or a
- * destination's name or topic is NULL, a list has a count but no items (or a
- * NULL item), a decision is neither value, a WITHHELD destination has no
- * reason or a DISCLOSED one has a reason or detail, or key_id is outside
+ * destination's name or topic is NULL, a decision is neither value, a
+ * WITHHELD destination has no reason or has a plan, a DISCLOSED one has a
+ * reason or detail or no plan, or key_id is outside
  * -1..UINT32_MAX; PS_ERR_LIMIT past out's maximum; PS_ERR_NOMEM. On failure
  * out is as it was. Borrows everything; thread-safe with distinct buffers. */
 ps_err_t ps_audit_encode(const struct ps_audit_record *rec, struct ps_buf *out,
                          struct ps_error *err);
 
-/* Appends the four path lists of an AuditDestination (kept, pseudonymised,
- * generalised, dropped) as ps_audit_encode writes them, for
- * ps_audit_destination.lists_avro. PS_ERR_INVALID when a list has a count but
- * no items or a NULL item; PS_ERR_LIMIT, PS_ERR_NOMEM. On failure out is as
- * it was. */
-ps_err_t ps_audit_lists_encode(const struct ps_audit_destination *dst, struct ps_buf *out,
-                               struct ps_error *err);
+/* Appends the plan as an Avro datum of schemas/audit/audit_plan.avsc (no
+ * frame). PS_ERR_INVALID, naming the field, for a missing string or a list
+ * with a count but no items or a NULL item; PS_ERR_LIMIT, PS_ERR_NOMEM. On
+ * failure out is as it was. */
+ps_err_t ps_audit_plan_encode(const struct ps_audit_plan *plan, struct ps_buf *out,
+                              struct ps_error *err);
 
-/* The audit schema's JSON text (schemas/audit/audit_record.avsc, compiled in
- * by the build), for its fingerprint and for tools that decode the topic. */
+/* The audit schemas' JSON text (schemas/audit/audit_record.avsc and
+ * audit_plan.avsc, compiled in by the build), for their fingerprints and for
+ * tools that decode the topic. */
 extern const char ps_audit_schema_json[];
+extern const char ps_audit_plan_schema_json[];
 
 #endif

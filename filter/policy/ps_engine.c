@@ -7,6 +7,7 @@
 #include "ps_audit.h"
 #include "ps_buf.h"
 #include "ps_escrow.h"
+#include "ps_fingerprint.h"
 #include "ps_frame.h"
 #include "ps_nhs.h"
 #include "ps_policy.h"
@@ -23,8 +24,14 @@ struct ps_engine {
     struct ps_pseudonymiser **pseudonymisers; /* [d], NULL without a domain */
     struct ps_pseudonymiser *audit;           /* the audit domain */
     struct ps_escrow_authorities **escrow;    /* [d], NULL without escrow */
-    struct ps_buf *audit_lists;               /* [schema * dst_count + d]: the plan's field
-                                                 lists, encoded once for every audit record */
+    struct engine_audit_plan *audit_plans;    /* [schema * dst_count + d] */
+};
+
+/* A plan as the audit topic names it: its id, and its AuditPlan record
+ * (single-object framed), made once for every audit record that names it. */
+struct engine_audit_plan {
+    char id[PS_AUDIT_PLAN_ID_MAX];
+    struct ps_buf record;
 };
 
 #define ENGINE_ESCROW_MAX 32 /* escrow records one event can produce */
@@ -119,19 +126,32 @@ static ps_err_t load_escrow(struct ps_engine *engine, size_t d, struct ps_error 
     return rc;
 }
 
-/* A plan's field lists are the same in every audit record of a disclosed
- * event: encode them once. */
-static ps_err_t encode_audit_lists(const struct ps_plan *plan, struct ps_buf *out,
-                                   struct ps_error *err)
+/* A plan's field lists are the same for every event it is applied to: the
+ * audit topic carries them once, in an AuditPlan record the audit records
+ * name by id. */
+static ps_err_t encode_audit_plan(const struct ps_engine *engine, const struct ps_plan *plan,
+                                  const struct ps_schema *schema, uint64_t plan_fingerprint,
+                                  struct engine_audit_plan *ap, struct ps_error *err)
 {
     const struct ps_plan_fields *f = &plan->fields;
-    struct ps_audit_destination lists = {
+    ps_err_t rc = ps_audit_plan_id(engine->policy_hash, plan->dst->name,
+                                   ps_schema_fingerprint(schema), ap->id, err);
+    struct ps_audit_plan rec = {
+        .plan_id = ap->id, .policy_hash = engine->policy_hash, .destination = plan->dst->name,
+        .topic = plan->dst->topic, .input_schema = ps_schema_name(schema),
+        .input_fingerprint = ps_schema_fingerprint(schema),
         .kept = f->kept, .kept_count = f->kept_count,
         .pseudonymised = f->pseudonymised, .pseudonymised_count = f->pseudonymised_count,
         .generalised = (const char *const *)f->generalised,
         .generalised_count = f->generalised_count,
         .dropped = f->dropped, .dropped_count = f->dropped_count};
-    return ps_audit_lists_encode(&lists, out, err);
+    if (rc == PS_OK) {
+        rc = ps_frame_write_single_object(plan_fingerprint, &ap->record);
+    }
+    if (rc == PS_OK) {
+        rc = ps_audit_plan_encode(&rec, &ap->record, err);
+    }
+    return rc;
 }
 
 static ps_err_t compile_all(struct ps_engine *engine, const struct ps_keyring *kr,
@@ -141,6 +161,11 @@ static ps_err_t compile_all(struct ps_engine *engine, const struct ps_keyring *k
     ps_err_t arc = ps_pseudonymiser_new(kr, PS_AUDIT_DOMAIN, &engine->audit, err);
     if (arc != PS_OK) {
         return ps_error_prefix(err, "audit domain");
+    }
+    uint64_t plan_fingerprint = 0;
+    arc = ps_fingerprint_schema(ps_audit_plan_schema_json, &plan_fingerprint, err);
+    if (arc != PS_OK) {
+        return ps_error_prefix(err, "audit plan schema");
     }
     for (size_t d = 0; d < engine->dst_count; d++) {
         const struct ps_policy_destination *dst = &doc->destinations[d];
@@ -162,7 +187,8 @@ static ps_err_t compile_all(struct ps_engine *engine, const struct ps_keyring *k
             ps_err_t rc = ps_plan_compile(doc, dst, ps_registry_at(engine->reg, s),
                                           &engine->plans[i], err);
             if (rc == PS_OK) {
-                rc = encode_audit_lists(engine->plans[i], &engine->audit_lists[i], err);
+                rc = encode_audit_plan(engine, engine->plans[i], ps_registry_at(engine->reg, s),
+                                       plan_fingerprint, &engine->audit_plans[i], err);
             }
             if (rc != PS_OK) {
                 return rc;
@@ -199,13 +225,13 @@ ps_err_t ps_engine_new(const struct ps_policy_doc *doc, const char *policy_hash,
     engine->plans = calloc(engine->dst_count * engine->schema_count + 1, sizeof(*engine->plans));
     engine->pseudonymisers = calloc(engine->dst_count, sizeof(*engine->pseudonymisers));
     engine->escrow = calloc(engine->dst_count, sizeof(*engine->escrow));
-    engine->audit_lists = calloc(engine->dst_count * engine->schema_count + 1,
-                                 sizeof(*engine->audit_lists));
-    if (!engine->plans || !engine->pseudonymisers || !engine->escrow || !engine->audit_lists) {
+    engine->audit_plans = calloc(engine->dst_count * engine->schema_count + 1,
+                                 sizeof(*engine->audit_plans));
+    if (!engine->plans || !engine->pseudonymisers || !engine->escrow || !engine->audit_plans) {
         rc = ps_error_set(err, PS_ERR_NOMEM, "out of memory");
     } else {
         for (size_t i = 0; i < engine->dst_count * engine->schema_count; i++) {
-            ps_buf_init(&engine->audit_lists[i], 0);
+            ps_buf_init(&engine->audit_plans[i].record, 0);
         }
         rc = compile_all(engine, kr, err);
     }
@@ -225,11 +251,11 @@ void ps_engine_destroy(struct ps_engine *engine)
     for (size_t i = 0; engine->plans && i < engine->dst_count * engine->schema_count; i++) {
         ps_plan_destroy(engine->plans[i]);
     }
-    for (size_t i = 0; engine->audit_lists && i < engine->dst_count * engine->schema_count;
+    for (size_t i = 0; engine->audit_plans && i < engine->dst_count * engine->schema_count;
          i++) {
-        ps_buf_free(&engine->audit_lists[i]);
+        ps_buf_free(&engine->audit_plans[i].record);
     }
-    free(engine->audit_lists);
+    free(engine->audit_plans);
     for (size_t d = 0; engine->pseudonymisers && d < engine->dst_count; d++) {
         ps_pseudonymiser_destroy(engine->pseudonymisers[d]);
     }
@@ -685,7 +711,7 @@ static ps_err_t gate(struct ps_engine_worker *w, const struct ps_event *ev,
 }
 
 static void process_destination(struct ps_engine_worker *w, const struct ps_event *ev,
-                                const struct ps_plan *plan, const struct ps_buf *lists,
+                                const struct ps_plan *plan, const struct engine_audit_plan *ap,
                                 size_t d, const struct ps_scalar *subject, int64_t event_ms,
                                 int has_time)
 {
@@ -706,8 +732,9 @@ static void process_destination(struct ps_engine_worker *w, const struct ps_even
     out->key_len = 0;
     out->key_id = 0;
     out->plan = plan;
-    out->audit_lists = lists->data;
-    out->audit_lists_len = lists->len;
+    out->audit_plan_id = ap->id;
+    out->audit_plan = ap->record.data;
+    out->audit_plan_len = ap->record.len;
     ps_buf_reset(buf);
     int keyed = !ps_plan_is_direct_care(plan->dst) &&
                 plan->dst->legal_basis.common_law != PS_COMMON_LAW_ANONYMISED;
@@ -832,7 +859,7 @@ ps_err_t ps_engine_process(struct ps_engine_worker *w, const void *data, size_t 
     w->codes_count = 0;
     for (size_t d = 0; d < engine->dst_count; d++) {
         size_t i = s * engine->dst_count + d;
-        process_destination(w, ev, engine->plans[i], &engine->audit_lists[i], d, &subject, ms,
+        process_destination(w, ev, engine->plans[i], &engine->audit_plans[i], d, &subject, ms,
                             has_time);
     }
     w->last_schema = schema;

@@ -53,9 +53,10 @@ struct ps_engine_output {
     size_t key_len;
     uint32_t key_id;          /* keyring entry used, 0 when none */
     const struct ps_plan *plan; /* the plan applied (its field lists feed the audit) */
-    const uint8_t *audit_lists; /* the plan's field lists as the audit record encodes them
-                                   (ps_audit_destination.lists_avro), owned by the engine */
-    size_t audit_lists_len;
+    const char *audit_plan_id;  /* the plan's id in audit records (ps_audit_plan_id) */
+    const uint8_t *audit_plan;  /* the plan's AuditPlan record, single-object framed (owned
+                                   by the engine): written to the audit topic once */
+    size_t audit_plan_len;
 };
 
 /* A sealed identifier for the escrow topic (key "<domain>/<token>", value the

@@ -272,6 +272,10 @@ static ps_err_t read_sources(struct fault_env *env, const char *topic, struct st
         if (rc != PS_OK) {
             break;
         }
+        /* The audit topic's plan records (key plan/<id>) are not per event. */
+        if (msg->key && msg->key_len > 5 && memcmp(msg->key, "plan/", 5) == 0) {
+            continue;
+        }
         (*records_p)++;
         const char *src = NULL;
         size_t src_len = 0;

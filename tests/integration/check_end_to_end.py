@@ -184,7 +184,10 @@ check("commissioning: postcodes are districts", districts and
       all(" " not in d and len(d) <= 4 for d in districts), str(sorted(districts)[:5]))
 
 # 7. Audit: exactly one record per input event, saying why.
-audit = decoded["pseudostream.audit"]
+audit_all = decoded["pseudostream.audit"]
+audit = [a for a in audit_all if not a.get("schema", "").endswith(".AuditPlan")]
+plans = {a["value"]["plan_id"]: a["value"] for a in audit_all
+         if a.get("schema", "").endswith(".AuditPlan")}
 audit_sources = [f"{a['value']['source_topic']}/{a['value']['source_partition']}/"
                  f"{a['value']['source_offset']}" for a in audit if "value" in a]
 check("audit: exactly one record per input event",
@@ -227,6 +230,21 @@ check("lineage: one pseudostream.lineage header (source, policy, key id) on ever
       str(lineage_bad[:2]))
 check("audit: records carry no header (the policy is in the record)",
       all(not m["headers"] for m in raw["pseudostream.audit"]))
+
+named = {d["plan"] for a in by_source.values() for d in a["destinations"]
+         if d["decision"] == "DISCLOSED"}
+check("audit: every disclosure names its plan, and every plan named is on the audit topic "
+      "with its field lists (plan records: a few per replica, not one per event)",
+      all((d["decision"] == "DISCLOSED") == bool(d.get("plan"))
+          for a in by_source.values() for d in a["destinations"]) and
+      named and named <= set(plans) and
+      all(plans[p]["kept"] or plans[p]["pseudonymised"] for p in named) and
+      len(audit_all) - len(audit) <= len(audit) // 100,
+      f"{len(named)} named, {len(plans)} on the topic")
+check("audit: a plan's lists name every leaf once (kept, pseudonymised, generalised, dropped)",
+      all(len(set(p["kept"]) | set(p["pseudonymised"]) | {g.split(":")[0] for g in p["generalised"]}
+              | set(p["dropped"])) == len(p["kept"]) + len(p["pseudonymised"]) +
+          len(p["generalised"]) + len(p["dropped"]) for p in plans.values()))
 
 check("audit: dead letters recorded with their reason",
       all(by_source[s]["dead_letter_reason"] for s, m in input_source.items() if "value" not in m))

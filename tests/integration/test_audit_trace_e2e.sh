@@ -57,13 +57,18 @@ def subject(value):
 
 inputs = {f"hospital.events/{m['partition']}/{m['offset']}": m
           for m in lines(f"{tmp}/hospital.events.jsonl")}
-audit = {}
+audit, plans = {}, {}
 for a in lines(f"{tmp}/pseudostream.audit.jsonl"):
     v = a["value"]
+    if a["schema"].endswith(".AuditPlan"):
+        plans[v["plan_id"]] = v
+        continue
     audit[f"{v['source_topic']}/{v['source_partition']}/{v['source_offset']}"] = v
 mine = {s for s, m in inputs.items() if "value" in m and subject(m["value"]) == nhs}
 trace_text = open(trace_path).read()
-trace = lines(trace_path)
+trace_all = lines(trace_path)
+trace = [t for t in trace_all if "plan_id" not in t]
+trace_plans = [t for t in trace_all if "plan_id" in t]
 label = f"patient {nhs[:3]}*******"
 check(f"{label}: the scenario has several events of theirs", len(mine) >= 5, len(mine))
 check(f"{label}: trace prints exactly one record per input event of theirs",
@@ -86,6 +91,15 @@ others = {v["subject"] for s, v in audit.items() if s not in mine and v.get("sub
 leaked = sorted(o for o in others if o in trace_text)
 check(f"{label}: no other patient's audit pseudonym in the trace ({len(others)} others)",
       others and not leaked, leaked[:3])
+named = {d["plan"] for t in trace for d in t["destinations"] if d["decision"] == "DISCLOSED"}
+check(f"{label}: every disclosure names a plan, and the trace ends with each named plan "
+      "once, as on the audit topic (its field lists)",
+      all((d["decision"] == "DISCLOSED") == bool(d.get("plan"))
+          for t in trace for d in t["destinations"]) and
+      trace_all[len(trace):] == trace_plans and
+      sorted(p["plan_id"] for p in trace_plans) == sorted(named) and
+      all(p == plans[p["plan_id"]] and p["kept"] for p in trace_plans),
+      f"{len(trace_plans)} plans for {len(named)} named")
 decisions = {(d["name"], d["decision"], d.get("reason")) for t in trace for d in t["destinations"]}
 print(f"     decisions seen: {sorted(decisions, key=str)}")
 failed = results.count(False)

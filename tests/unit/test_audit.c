@@ -1,9 +1,10 @@
 /*
- * ps_audit and ps_avro_writer: the hand-written audit encoder against the
- * schema file. Every record is encoded, framed as it goes on the audit topic,
- * then decoded with schemas/audit/audit_record.avsc by the same decoder the
- * service uses for input, and its readable JSON form compared whole, so every
- * field's value, the field order and the union branches are checked at once.
+ * ps_audit and ps_avro_writer: the hand-written audit encoders against the
+ * schema files. Every audit record and plan record is encoded, framed as it
+ * goes on the audit topic, then decoded with schemas/audit/audit_record.avsc
+ * or audit_plan.avsc by the same decoder the service uses for input, and its
+ * readable JSON form compared whole, so every field's value, the field order
+ * and the union branches are checked at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,8 +26,10 @@
 #include "ps_tag.h"
 
 #define AUDIT_SCHEMA "schemas/audit/audit_record.avsc"
+#define PLAN_SCHEMA "schemas/audit/audit_plan.avsc"
 
 static struct ps_schema *audit_schema;
+static struct ps_schema *plan_schema;
 static struct ps_decoder *dec;
 
 static void assert_ok(ps_err_t rc, const struct ps_error *err)
@@ -40,8 +43,9 @@ static int group_setup(void **state)
 {
     (void)state;
     struct ps_error err = {0};
-    if (ps_schema_load_file(AUDIT_SCHEMA, NULL, &audit_schema, &err) != PS_OK) {
-        fprintf(stderr, "%s: %s\n", AUDIT_SCHEMA, err.msg);
+    if (ps_schema_load_file(AUDIT_SCHEMA, NULL, &audit_schema, &err) != PS_OK ||
+        ps_schema_load_file(PLAN_SCHEMA, NULL, &plan_schema, &err) != PS_OK) {
+        fprintf(stderr, "audit schemas: %s\n", err.msg);
         return -1;
     }
     return ps_decoder_new(NULL, &dec, &err) == PS_OK ? 0 : -1;
@@ -52,33 +56,51 @@ static int group_teardown(void **state)
     (void)state;
     ps_decoder_destroy(dec);
     ps_schema_destroy(audit_schema);
+    ps_schema_destroy(plan_schema);
     return 0;
 }
 
-/* Encodes rec behind a single-object header, parses the frame, decodes the
- * datum and compares its JSON form with expected. */
-static void check_round_trip(const struct ps_audit_record *rec, const char *expected)
+/* buf holds a frame as it goes on the audit topic: parses it, decodes the
+ * datum with schema and compares its JSON form with expected. */
+static void check_decoded(const struct ps_schema *schema, const struct ps_buf *buf,
+                          const char *expected)
 {
     struct ps_error err = {0};
-    struct ps_buf buf, json;
-    ps_buf_init(&buf, 0);
+    struct ps_buf json;
     ps_buf_init(&json, 0);
-    assert_ok(ps_frame_write_single_object(ps_schema_fingerprint(audit_schema), &buf), &err);
-    assert_ok(ps_audit_encode(rec, &buf, &err), &err);
-
     struct ps_frame frame;
-    assert_ok(ps_frame_parse(buf.data, buf.len, &frame, &err), &err);
+    assert_ok(ps_frame_parse(buf->data, buf->len, &frame, &err), &err);
     assert_int_equal(frame.format, PS_FRAME_SINGLE_OBJECT);
-    assert_true(frame.fingerprint == ps_schema_fingerprint(audit_schema));
+    assert_true(frame.fingerprint == ps_schema_fingerprint(schema));
     struct ps_event *ev = NULL;
-    assert_ok(ps_decoder_decode(dec, audit_schema, frame.payload, frame.payload_len, &ev, &err),
-              &err);
+    assert_ok(ps_decoder_decode(dec, schema, frame.payload, frame.payload_len, &ev, &err), &err);
     assert_ok(ps_event_to_json(ev, &json, &err), &err);
     if (json.len != strlen(expected) || memcmp(json.data, expected, json.len) != 0) {
         fail_msg("decoded:\n%.*s\nexpected:\n%s", (int)json.len, (const char *)json.data,
                  expected);
     }
     ps_buf_free(&json);
+}
+
+static void check_round_trip(const struct ps_audit_record *rec, const char *expected)
+{
+    struct ps_error err = {0};
+    struct ps_buf buf;
+    ps_buf_init(&buf, 0);
+    assert_ok(ps_frame_write_single_object(ps_schema_fingerprint(audit_schema), &buf), &err);
+    assert_ok(ps_audit_encode(rec, &buf, &err), &err);
+    check_decoded(audit_schema, &buf, expected);
+    ps_buf_free(&buf);
+}
+
+static void check_plan_round_trip(const struct ps_audit_plan *plan, const char *expected)
+{
+    struct ps_error err = {0};
+    struct ps_buf buf;
+    ps_buf_init(&buf, 0);
+    assert_ok(ps_frame_write_single_object(ps_schema_fingerprint(plan_schema), &buf), &err);
+    assert_ok(ps_audit_plan_encode(plan, &buf, &err), &err);
+    check_decoded(plan_schema, &buf, expected);
     ps_buf_free(&buf);
 }
 
@@ -134,14 +156,7 @@ static void test_schema(void **state)
         {"destinations[].decision", PS_TYPE_ENUM, PS_LOGICAL_NONE, 0},
         {"destinations[].reason", PS_TYPE_STRING, PS_LOGICAL_NONE, 1},
         {"destinations[].detail", PS_TYPE_STRING, PS_LOGICAL_NONE, 1},
-        {"destinations[].kept", PS_TYPE_ARRAY, PS_LOGICAL_NONE, 0},
-        {"destinations[].kept[]", PS_TYPE_STRING, PS_LOGICAL_NONE, 0},
-        {"destinations[].pseudonymised", PS_TYPE_ARRAY, PS_LOGICAL_NONE, 0},
-        {"destinations[].pseudonymised[]", PS_TYPE_STRING, PS_LOGICAL_NONE, 0},
-        {"destinations[].generalised", PS_TYPE_ARRAY, PS_LOGICAL_NONE, 0},
-        {"destinations[].generalised[]", PS_TYPE_STRING, PS_LOGICAL_NONE, 0},
-        {"destinations[].dropped", PS_TYPE_ARRAY, PS_LOGICAL_NONE, 0},
-        {"destinations[].dropped[]", PS_TYPE_STRING, PS_LOGICAL_NONE, 0},
+        {"destinations[].plan", PS_TYPE_STRING, PS_LOGICAL_NONE, 1},
         {"processed_at", PS_TYPE_LONG, PS_LOGICAL_TIMESTAMP_MILLIS, 0},
     };
     size_t count = sizeof(expected) / sizeof(expected[0]);
@@ -177,12 +192,23 @@ static void test_schema(void **state)
                            "audit-domain pseudonym"));
     assert_non_null(strstr(json_string_value(json_object_get(subject, "doc")), PS_AUDIT_DOMAIN));
     json_decref(doc);
+
+    /* The plan schema: documented everywhere, no field tagged (paths only). */
+    assert_string_equal(ps_schema_name(plan_schema), "uk.nhs.pseudostream.audit.AuditPlan");
+    doc = json_loads(ps_schema_json(plan_schema), 0, &jerr);
+    assert_non_null(doc);
+    check_docs(doc);
+    json_decref(doc);
+    for (int n = 1; n < (int)ps_schema_node_count(plan_schema); n++) {
+        assert_int_equal(ps_schema_node(plan_schema, n)->tags, 0);
+    }
+    /* What the binary writes is what the files say. */
+    assert_string_equal(ps_schema_json(audit_schema), ps_audit_schema_json);
+    assert_string_equal(ps_schema_json(plan_schema), ps_audit_plan_schema_json);
 }
 
 /* ---------------------------------------------------------------- records */
 
-static const char *const direct_kept[] = {"msh.message_control_id", "pid.nhs_number",
-                                          "pid.name[].family", "pid.date_of_birth"};
 static const char *const research_kept[] = {"msh.message_type", "obx[].value"};
 static const char *const research_pseudonymised[] = {"pid.nhs_number"};
 static const char *const research_generalised[] = {"pid.date_of_birth:year",
@@ -190,21 +216,19 @@ static const char *const research_generalised[] = {"pid.date_of_birth:year",
 static const char *const research_dropped[] = {"pid.name[].family", "pid.name[].given",
                                                "nte[].comment"};
 
+#define PLAN_WARD "9f86d081884c7d65/ward/0123456789abcdef"
+#define PLAN_RESEARCH "9f86d081884c7d65/research/0123456789abcdef"
+
 static void test_disclosed(void **state)
 {
     (void)state;
     const struct ps_audit_destination dests[] = {
         {.name = "ward", .topic = "ward.dashboard", .decision = PS_AUDIT_DISCLOSED,
-         .kept = direct_kept, .kept_count = 4},
+         .plan_id = PLAN_WARD},
         {.name = "research", .topic = "research.events", .decision = PS_AUDIT_DISCLOSED,
-         .kept = research_kept, .kept_count = 2,
-         .pseudonymised = research_pseudonymised, .pseudonymised_count = 1,
-         .generalised = research_generalised, .generalised_count = 2,
-         .dropped = research_dropped, .dropped_count = 3},
+         .plan_id = PLAN_RESEARCH},
         {.name = "icb", .topic = "commissioning.events", .decision = PS_AUDIT_WITHHELD,
-         .reason = "predicate", .detail = "dg1[].code in \"restricted\"",
-         .kept = research_kept, .kept_count = 1, .dropped = research_dropped,
-         .dropped_count = 1},
+         .reason = "predicate", .detail = "dg1[].code in \"restricted\""},
     };
     const struct ps_audit_record rec = {
         .event_id = "MSG00042",
@@ -232,19 +256,89 @@ static void test_disclosed(void **state)
         "\"subject\":\"2.abcdefghijklmnopqrstuvwxyz234567\",\"dead_letter_reason\":null,"
         "\"destinations\":["
         "{\"name\":\"ward\",\"topic\":\"ward.dashboard\",\"decision\":\"DISCLOSED\","
-        "\"reason\":null,\"detail\":null,\"kept\":[\"msh.message_control_id\","
-        "\"pid.nhs_number\",\"pid.name[].family\",\"pid.date_of_birth\"],"
-        "\"pseudonymised\":[],\"generalised\":[],\"dropped\":[]},"
+        "\"reason\":null,\"detail\":null,\"plan\":\"" PLAN_WARD "\"},"
         "{\"name\":\"research\",\"topic\":\"research.events\",\"decision\":\"DISCLOSED\","
-        "\"reason\":null,\"detail\":null,\"kept\":[\"msh.message_type\",\"obx[].value\"],"
-        "\"pseudonymised\":[\"pid.nhs_number\"],"
-        "\"generalised\":[\"pid.date_of_birth:year\",\"pid.address.postcode:district\"],"
-        "\"dropped\":[\"pid.name[].family\",\"pid.name[].given\",\"nte[].comment\"]},"
+        "\"reason\":null,\"detail\":null,\"plan\":\"" PLAN_RESEARCH "\"},"
         "{\"name\":\"icb\",\"topic\":\"commissioning.events\",\"decision\":\"WITHHELD\","
         "\"reason\":\"predicate\",\"detail\":\"dg1[].code in \\\"restricted\\\"\","
-        "\"kept\":[\"msh.message_type\"],\"pseudonymised\":[],\"generalised\":[],"
-        "\"dropped\":[\"pid.name[].family\"]}],"
+        "\"plan\":null}],"
         "\"processed_at\":\"2023-11-14T22:13:21.000Z\"}");
+}
+
+static void test_plan(void **state)
+{
+    (void)state;
+    const struct ps_audit_plan plan = {
+        .plan_id = PLAN_RESEARCH,
+        .policy_hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        .destination = "research",
+        .topic = "research.events",
+        .input_schema = "uk.nhs.example.Hl7v2Event",
+        .input_fingerprint = UINT64_C(0x0123456789abcdef),
+        .kept = research_kept, .kept_count = 2,
+        .pseudonymised = research_pseudonymised, .pseudonymised_count = 1,
+        .generalised = research_generalised, .generalised_count = 2,
+        .dropped = research_dropped, .dropped_count = 3};
+    check_plan_round_trip(
+        &plan,
+        "{\"plan_id\":\"" PLAN_RESEARCH "\","
+        "\"policy_hash\":\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\","
+        "\"destination\":\"research\",\"topic\":\"research.events\","
+        "\"input_schema\":\"uk.nhs.example.Hl7v2Event\","
+        "\"input_fingerprint\":\"0123456789abcdef\","
+        "\"kept\":[\"msh.message_type\",\"obx[].value\"],"
+        "\"pseudonymised\":[\"pid.nhs_number\"],"
+        "\"generalised\":[\"pid.date_of_birth:year\",\"pid.address.postcode:district\"],"
+        "\"dropped\":[\"pid.name[].family\",\"pid.name[].given\",\"nte[].comment\"]}");
+
+    /* The id names the policy version, the destination and the input schema. */
+    char id[PS_AUDIT_PLAN_ID_MAX];
+    struct ps_error err = {0};
+    assert_ok(ps_audit_plan_id(plan.policy_hash, "research", plan.input_fingerprint, id, &err),
+              &err);
+    assert_string_equal(id, PLAN_RESEARCH);
+    assert_ok(ps_audit_plan_id(plan.policy_hash, "research", 1, id, &err), &err);
+    assert_string_equal(id, "9f86d081884c7d65/research/0000000000000001");
+    assert_ok(ps_audit_plan_id("abc", "research", 1, id, &err), &err);
+    assert_string_equal(id, "abc/research/0000000000000001");
+    assert_int_equal(ps_audit_plan_id("", "research", 1, id, &err), PS_ERR_INVALID);
+    char long_name[200];
+    memset(long_name, 'a', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    assert_int_equal(ps_audit_plan_id(plan.policy_hash, long_name, 1, id, &err), PS_ERR_INVALID);
+    long_name[PS_AUDIT_PLAN_ID_MAX - 35] = '\0';
+    assert_ok(ps_audit_plan_id(plan.policy_hash, long_name, 1, id, &err), &err);
+    assert_int_equal(strlen(id), PS_AUDIT_PLAN_ID_MAX - 1);
+
+    /* Refusals name the field and leave the buffer as it was. */
+    static const char *const one_null[] = {"a", NULL};
+    struct {
+        struct ps_audit_plan plan;
+        const char *needle;
+    } bad[8];
+    for (size_t i = 0; i < 8; i++) {
+        bad[i].plan = plan;
+    }
+    bad[0].plan.plan_id = NULL, bad[0].needle = "plan_id";
+    bad[1].plan.policy_hash = NULL, bad[1].needle = "policy_hash";
+    bad[2].plan.destination = NULL, bad[2].needle = "destination";
+    bad[3].plan.input_schema = NULL, bad[3].needle = "input_schema";
+    bad[4].plan.kept = NULL, bad[4].needle = "kept";
+    bad[5].plan.dropped = one_null, bad[5].plan.dropped_count = 2, bad[5].needle = "dropped";
+    bad[6].plan.generalised = NULL, bad[6].needle = "generalised";
+    bad[7].plan.pseudonymised = one_null, bad[7].plan.pseudonymised_count = 2;
+    bad[7].needle = "pseudonymised";
+    for (size_t i = 0; i < 8; i++) {
+        struct ps_buf buf;
+        ps_buf_init(&buf, 0);
+        assert_ok(ps_buf_append(&buf, "head", 4), &err);
+        assert_int_equal(ps_audit_plan_encode(&bad[i].plan, &buf, &err), PS_ERR_INVALID);
+        if (!strstr(err.msg, bad[i].needle)) {
+            fail_msg("message '%s' does not name '%s'", err.msg, bad[i].needle);
+        }
+        assert_int_equal(buf.len, 4);
+        ps_buf_free(&buf);
+    }
 }
 
 static void test_withheld(void **state)
@@ -253,7 +347,8 @@ static void test_withheld(void **state)
     /* No valid NHS number: no subject, no key; every secondary-use destination
      * withheld, direct care still served; no opt-out state configured. */
     const struct ps_audit_destination dests[] = {
-        {.name = "ward", .topic = "ward.dashboard", .decision = PS_AUDIT_DISCLOSED},
+        {.name = "ward", .topic = "ward.dashboard", .decision = PS_AUDIT_DISCLOSED,
+         .plan_id = PLAN_WARD},
         {.name = "research", .topic = "research.events", .decision = PS_AUDIT_WITHHELD,
          .reason = "nhs_invalid", .detail = "pid.nhs_number"},
         {.name = "icb", .topic = "commissioning.events", .decision = PS_AUDIT_WITHHELD,
@@ -282,14 +377,11 @@ static void test_withheld(void **state)
         "\"opt_out_as_of\":null,\"subject\":null,\"dead_letter_reason\":null,"
         "\"destinations\":["
         "{\"name\":\"ward\",\"topic\":\"ward.dashboard\",\"decision\":\"DISCLOSED\","
-        "\"reason\":null,\"detail\":null,\"kept\":[],\"pseudonymised\":[],\"generalised\":[],"
-        "\"dropped\":[]},"
+        "\"reason\":null,\"detail\":null,\"plan\":\"" PLAN_WARD "\"},"
         "{\"name\":\"research\",\"topic\":\"research.events\",\"decision\":\"WITHHELD\","
-        "\"reason\":\"nhs_invalid\",\"detail\":\"pid.nhs_number\",\"kept\":[],"
-        "\"pseudonymised\":[],\"generalised\":[],\"dropped\":[]},"
+        "\"reason\":\"nhs_invalid\",\"detail\":\"pid.nhs_number\",\"plan\":null},"
         "{\"name\":\"icb\",\"topic\":\"commissioning.events\",\"decision\":\"WITHHELD\","
-        "\"reason\":\"opt_out\",\"detail\":null,\"kept\":[],\"pseudonymised\":[],"
-        "\"generalised\":[],\"dropped\":[]}],"
+        "\"reason\":\"opt_out\",\"detail\":null,\"plan\":null}],"
         "\"processed_at\":\"1970-01-01T00:00:00.000Z\"}");
 }
 
@@ -344,9 +436,8 @@ static void expect_refused(const struct ps_audit_record *rec, const char *needle
 static void test_refused(void **state)
 {
     (void)state;
-    static const char *const one_null[] = {"a", NULL};
     struct ps_audit_destination dst = {.name = "research", .topic = "research.events",
-                                       .decision = PS_AUDIT_DISCLOSED};
+                                       .decision = PS_AUDIT_DISCLOSED, .plan_id = PLAN_RESEARCH};
     struct ps_audit_record base = {.event_time_ms = -1, .source_topic = "t",
                                    .policy_hash = "h", .key_id = -1, .opt_out_as_of_ms = -1,
                                    .destinations = &dst, .destination_count = 1};
@@ -390,19 +481,12 @@ static void test_refused(void **state)
     d.detail = "pid.nhs_number";
     expect_refused(&rec, "disclosed with");
     d = dst;
-    d.kept_count = 2;
-    expect_refused(&rec, "kept");
+    d.plan_id = NULL;
+    expect_refused(&rec, "disclosed without a plan");
     d = dst;
-    d.dropped = one_null;
-    d.dropped_count = 2;
-    expect_refused(&rec, "dropped");
-    d = dst;
-    d.generalised_count = 1;
-    expect_refused(&rec, "generalised");
-    d = dst;
-    d.pseudonymised = one_null;
-    d.pseudonymised_count = 2;
-    expect_refused(&rec, "pseudonymised");
+    d.decision = PS_AUDIT_WITHHELD;
+    d.reason = "opt_out";
+    expect_refused(&rec, "withheld with a plan");
 
     /* Past the buffer's maximum: PS_ERR_LIMIT and the buffer as it was. */
     rec = base;
@@ -492,6 +576,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema),      cmocka_unit_test(test_disclosed),
+        cmocka_unit_test(test_plan),
         cmocka_unit_test(test_withheld),    cmocka_unit_test(test_dead_letter),
         cmocka_unit_test(test_refused),     cmocka_unit_test(test_writer),
     };

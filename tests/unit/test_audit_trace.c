@@ -21,6 +21,7 @@
 #include "ps_audit_trace.h"
 #include "ps_buf.h"
 #include "ps_error.h"
+#include "ps_fingerprint.h"
 #include "ps_frame.h"
 #include "ps_kafka.h"
 #include "ps_keyring.h"
@@ -70,16 +71,33 @@ static void assert_ok(ps_err_t rc, const struct ps_error *err)
     }
 }
 
+#define PLAN_NAMED "00ff00ff00ff00ff/research/0000000000000001"
+#define PLAN_OTHER "00ff00ff00ff00ff/other/0000000000000001"
+
+/* One framed plan record, as the pipeline writes it beside the records. */
+static void append_plan(struct ps_buf *buf, const char *plan_id)
+{
+    static const char *const kept[] = {"msh.message_type"};
+    static const char *const pseudonymised[] = {"pid.nhs_number"};
+    const struct ps_audit_plan plan = {
+        .plan_id = plan_id, .policy_hash = "00ff00ff00ff00ff", .destination = "research",
+        .topic = "research.events", .input_schema = "test.Event", .input_fingerprint = 1,
+        .kept = kept, .kept_count = 1, .pseudonymised = pseudonymised,
+        .pseudonymised_count = 1};
+    struct ps_error err = {0};
+    uint64_t fingerprint = 0;
+    assert_ok(ps_fingerprint_schema(ps_audit_plan_schema_json, &fingerprint, &err), &err);
+    assert_ok(ps_frame_write_single_object(fingerprint, buf), &err);
+    assert_ok(ps_audit_plan_encode(&plan, buf, &err), &err);
+}
+
 /* One framed audit record of an event, as the pipeline will write it. */
 static void append_record(struct ps_buf *buf, const char *event_id, int64_t event_time_ms,
                           int64_t key_id, const char *subject, const char *dead_letter_reason)
 {
-    static const char *const kept[] = {"msh.message_type"};
-    static const char *const pseudonymised[] = {"pid.nhs_number"};
     const struct ps_audit_destination dests[] = {
         {.name = "research", .topic = "research.events", .decision = PS_AUDIT_DISCLOSED,
-         .kept = kept, .kept_count = 1, .pseudonymised = pseudonymised,
-         .pseudonymised_count = 1},
+         .plan_id = PLAN_NAMED},
         {.name = "icb", .topic = "commissioning.events", .decision = PS_AUDIT_WITHHELD,
          .reason = "opt_out"},
     };
@@ -169,6 +187,13 @@ static void produce_topic(void)
     struct ps_buf buf;
     ps_buf_init(&buf, 0);
     assert_ok(ps_kafka_producer_new(bootstraps, NULL, NULL, 0, &producer, &err), &err);
+    /* The plan the records name, written twice (as after an hour), and one
+     * nobody names. */
+    for (int i = 0; i < 3; i++) {
+        ps_buf_reset(&buf);
+        append_plan(&buf, i == 1 ? PLAN_OTHER : PLAN_NAMED);
+        send_value(producer, "plan", 4, buf.data, buf.len);
+    }
     for (size_t e = 0; e < EVENT_COUNT; e++) {
         int key = events[e].event_time_ms >= KEY2_FROM_MS ? 1 : 0;
         const char *subject = tokens[events[e].patient][key];
@@ -252,7 +277,7 @@ static void test_trace(void **state)
     size_t matches = 99;
     char *text = trace(nhs[0], &matches, PS_OK);
     assert_int_equal(matches, 3);
-    assert_int_equal(count_lines(text), 3);
+    assert_int_equal(count_lines(text), 4); /* three records, then their plan once */
     assert_non_null(strstr(text, "\"event_id\":\"evt-p0-a\""));
     assert_non_null(strstr(text, "\"event_id\":\"evt-p0-b\""));
     assert_non_null(strstr(text, "\"event_id\":\"evt-p0-c\""));
@@ -261,11 +286,17 @@ static void test_trace(void **state)
     assert_non_null(strstr(text, field));
     snprintf(field, sizeof(field), "\"subject\":\"%s\"", tokens[0][1]);
     assert_non_null(strstr(text, field));
-    /* Whole records: every line is one object holding the decision detail. */
-    for (const char *line = text; *line; line = strchr(line, '\n') + 1) {
+    /* Whole records: every line is one object holding the decision detail,
+     * naming the plan; the last line is that plan, with its field lists. */
+    const char *line = text;
+    for (int n = 0; n < 3; n++, line = strchr(line, '\n') + 1) {
         assert_int_equal(line[0], '{');
         assert_non_null(strstr(line, "\"destinations\":[{\"name\":\"research\""));
+        assert_non_null(strstr(line, "\"plan\":\"" PLAN_NAMED "\""));
     }
+    assert_true(strncmp(line, "{\"plan_id\":\"" PLAN_NAMED "\"", 13 + strlen(PLAN_NAMED)) == 0);
+    assert_non_null(strstr(line, "\"pseudonymised\":[\"pid.nhs_number\"]"));
+    assert_null(strstr(text, PLAN_OTHER));
     assert_non_null(strstr(text, "\"reason\":\"opt_out\""));
     assert_only_patient(text, 0);
     free(text);
@@ -281,7 +312,7 @@ static void test_trace(void **state)
     for (int i = 1; i < PATIENTS; i++) {
         text = trace(nhs[i], &matches, PS_OK);
         assert_int_equal(matches, 2);
-        assert_int_equal(count_lines(text), 2);
+        assert_int_equal(count_lines(text), 3);
         assert_only_patient(text, i);
         free(text);
     }
@@ -301,7 +332,8 @@ static void test_trace(void **state)
     rewind(log_file);
     assert_int_equal(fread(log, 1, (size_t)size, log_file), (size_t)size);
     assert_non_null(strstr(log, "\"code\":\"trace_skipped\""));
-    assert_non_null(strstr(log, "3 of 11 messages skipped (2 not audit records, 1 undecodable)"));
+    assert_non_null(strstr(log, "3 of 14 messages skipped (2 not audit records, 1 undecodable)"));
+    assert_null(strstr(log, "trace_plan_missing"));
     for (int i = 0; i <= PATIENTS; i++) {
         assert_null(strstr(log, nhs[i]));
         assert_null(strstr(log, tokens[i][0]));

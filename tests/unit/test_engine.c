@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ps_audit.h"
 #include "ps_codec.h"
 #include "ps_engine.h"
 #include "ps_frame.h"
@@ -172,24 +173,20 @@ static const struct ps_engine_output *process(struct fixture *f, const struct ps
     return outs;
 }
 
-/* Decodes a disclosed output with its destination's derived schema. */
-static json_t *decode_output(struct fixture *f, const struct ps_schema *input, size_t d,
-                             const struct ps_engine_output *out)
+/* Decodes a single-object frame with schema into its readable JSON form. */
+static json_t *decode_frame(struct fixture *f, const struct ps_schema *schema, const void *data,
+                            size_t len, const char *what)
 {
-    const struct ps_plan *plan = ps_engine_plan(f->engine, input, d);
-    assert_non_null(plan);
-    const struct ps_schema *derived = ps_projection_schema(plan->projection);
-    assert_int_equal(out->decision, PS_DISCLOSED);
     struct ps_frame frame;
-    assert_int_equal(ps_frame_parse(out->value, out->len, &frame, NULL), PS_OK);
+    assert_int_equal(ps_frame_parse(data, len, &frame, NULL), PS_OK);
     assert_int_equal(frame.format, PS_FRAME_SINGLE_OBJECT);
-    assert_true(frame.fingerprint == ps_schema_fingerprint(derived));
+    assert_true(frame.fingerprint == ps_schema_fingerprint(schema));
     struct ps_event *ev = NULL;
     struct ps_error err;
     ps_error_clear(&err);
-    if (ps_decoder_decode(f->dec, derived, frame.payload, frame.payload_len, &ev, &err) !=
+    if (ps_decoder_decode(f->dec, schema, frame.payload, frame.payload_len, &ev, &err) !=
         PS_OK) {
-        fail_msg("output of destination %zu does not decode: %s", d, err.msg);
+        fail_msg("%s does not decode: %s", what, err.msg);
     }
     struct ps_buf text;
     ps_buf_init(&text, 0);
@@ -199,6 +196,17 @@ static json_t *decode_output(struct fixture *f, const struct ps_schema *input, s
     ps_buf_free(&text);
     assert_non_null(doc);
     return doc;
+}
+
+/* Decodes a disclosed output with its destination's derived schema. */
+static json_t *decode_output(struct fixture *f, const struct ps_schema *input, size_t d,
+                             const struct ps_engine_output *out)
+{
+    const struct ps_plan *plan = ps_engine_plan(f->engine, input, d);
+    assert_non_null(plan);
+    assert_int_equal(out->decision, PS_DISCLOSED);
+    return decode_frame(f, ps_projection_schema(plan->projection), out->value, out->len,
+                        "a destination's output");
 }
 
 /* A value by dotted path, array items by "[n]" written as ".n". */
@@ -337,6 +345,64 @@ static void test_valid_event_all_destinations(void **state)
         assert_false(bytes_contain(res->value, res->len, identifying[i]));
     }
     assert_false(bytes_contain(res->value, res->len, "1970-03-15"));
+    ps_buf_free(&in);
+}
+
+/* Every output names its plan; the plan's AuditPlan record (made once by the
+ * engine) decodes with schemas/audit/audit_plan.avsc to exactly the plan's
+ * field lists, and its id says policy version, destination and input schema. */
+static void test_audit_plans(void **state)
+{
+    struct fixture *f = *state;
+    char json[4096];
+    struct ps_buf in;
+    ps_buf_init(&in, 0);
+    hl7_event(json, sizeof(json), "\"9990000018\"", "2026-03-01T10:00:00.000Z", "MSG0000001");
+    frame_event(f->hl7, 1, json, &in);
+    const struct ps_engine_output *outs = process(f, &in);
+    struct ps_schema *plan_schema = load_schema("schemas/audit/audit_plan.avsc");
+    assert_non_null(plan_schema);
+    const char *hash = ps_engine_policy_hash(f->engine);
+    for (size_t d = 0; d < ps_engine_destination_count(f->engine); d++) {
+        const struct ps_plan *plan = ps_engine_plan(f->engine, f->hl7, d);
+        char want_id[PS_AUDIT_PLAN_ID_MAX];
+        assert_int_equal(ps_audit_plan_id(hash, plan->dst->name, ps_schema_fingerprint(f->hl7),
+                                          want_id, NULL),
+                         PS_OK);
+        assert_string_equal(outs[d].audit_plan_id, want_id);
+        assert_int_equal(strncmp(want_id, hash, strnlen(hash, 16)), 0);
+
+        json_t *doc = decode_frame(f, plan_schema, outs[d].audit_plan, outs[d].audit_plan_len,
+                                   "a plan record");
+        assert_string_equal(json_string_value(json_object_get(doc, "plan_id")), want_id);
+        assert_string_equal(json_string_value(json_object_get(doc, "policy_hash")), hash);
+        assert_string_equal(json_string_value(json_object_get(doc, "destination")),
+                            plan->dst->name);
+        assert_string_equal(json_string_value(json_object_get(doc, "input_schema")),
+                            ps_schema_name(f->hl7));
+        const struct ps_plan_fields *pf = &plan->fields;
+        const struct {
+            const char *name;
+            const char *const *items;
+            size_t count;
+        } lists[] = {{"kept", pf->kept, pf->kept_count},
+                     {"pseudonymised", pf->pseudonymised, pf->pseudonymised_count},
+                     {"generalised", (const char *const *)pf->generalised,
+                      pf->generalised_count},
+                     {"dropped", pf->dropped, pf->dropped_count}};
+        size_t total = 0;
+        for (size_t l = 0; l < 4; l++) {
+            json_t *arr = json_object_get(doc, lists[l].name);
+            assert_int_equal(json_array_size(arr), lists[l].count);
+            for (size_t i = 0; i < lists[l].count; i++) {
+                assert_string_equal(json_string_value(json_array_get(arr, i)), lists[l].items[i]);
+            }
+            total += lists[l].count;
+        }
+        assert_true(total > 10); /* every leaf of the event schema is somewhere */
+        json_decref(doc);
+    }
+    ps_schema_destroy(plan_schema);
     ps_buf_free(&in);
 }
 
@@ -716,6 +782,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_destinations),
         cmocka_unit_test(test_valid_event_all_destinations),
+        cmocka_unit_test(test_audit_plans),
         cmocka_unit_test(test_spaced_nhs_number_same_token),
         cmocka_unit_test(test_invalid_nhs_number_withheld),
         cmocka_unit_test(test_event_before_first_key_withheld),
