@@ -1,6 +1,7 @@
 #include "ps_task.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 struct ps_task {
@@ -10,6 +11,7 @@ struct ps_task {
     void (*fn)(void *arg); /* the job waiting to run or running; NULL when idle */
     void *arg;
     int quit;
+    atomic_int busy; /* fn != NULL, readable without the lock: asked once per event */
 };
 
 static void *task_main(void *opaque)
@@ -29,6 +31,7 @@ static void *task_main(void *opaque)
         fn(arg);
         pthread_mutex_lock(&t->mu);
         t->fn = NULL;
+        atomic_store(&t->busy, 0);
         pthread_cond_broadcast(&t->cv);
     }
     pthread_mutex_unlock(&t->mu);
@@ -82,6 +85,7 @@ ps_err_t ps_task_start(struct ps_task *t, void (*fn)(void *arg), void *arg,
     }
     t->fn = fn;
     t->arg = arg;
+    atomic_store(&t->busy, 1);
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
     return PS_OK;
@@ -89,13 +93,9 @@ ps_err_t ps_task_start(struct ps_task *t, void (*fn)(void *arg), void *arg,
 
 int ps_task_busy(struct ps_task *t)
 {
-    if (!t) {
-        return 0;
-    }
-    pthread_mutex_lock(&t->mu);
-    int busy = t->fn != NULL;
-    pthread_mutex_unlock(&t->mu);
-    return busy;
+    /* A hint: 0 may be read a moment before the job's effects are visible;
+     * ps_task_wait is what makes them so. */
+    return t ? atomic_load(&t->busy) : 0;
 }
 
 void ps_task_wait(struct ps_task *t)

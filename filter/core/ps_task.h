@@ -28,7 +28,8 @@ void ps_task_destroy(struct ps_task *task);
 ps_err_t ps_task_start(struct ps_task *task, void (*fn)(void *arg), void *arg,
                        struct ps_error *err);
 
-/* 1 while a started job has not returned. */
+/* 1 while a started job has not returned (lock-free: callers ask it per
+ * event). Not a synchronisation point: wait before reading the job's results. */
 int ps_task_busy(struct ps_task *task);
 
 /* Blocks until the started job (if any) has returned. */
