@@ -102,6 +102,8 @@ static void report(const struct ps_bench_engine_result *r, size_t destinations, 
            destinations, (double)r->bytes_in / 1e6);
     printf("  %.0f events per CPU-second (one core), %.2f us per event\n",
            r->events_per_cpu_second, r->events ? r->cpu_seconds * 1e6 / (double)r->events : 0);
+    printf("  per round: median %.0f, lowest %.0f, highest %.0f events per CPU-second\n",
+           r->round_median, r->round_min, r->round_max);
     printf("  %zu destination records written, %zu withheld\n", r->disclosed, r->withheld);
     if (r->events) {
         printf("  bytes per event: %.0f to the destinations, %.0f of audit record\n",
@@ -113,9 +115,11 @@ static void report(const struct ps_bench_engine_result *r, size_t destinations, 
         fprintf(fp,
                 "{\"benchmark\":\"engine\",\"events\":%zu,\"destinations\":%zu,"
                 "\"cpu_seconds\":%.6f,\"wall_seconds\":%.6f,\"events_per_cpu_second\":%.1f,"
+                "\"round_median\":%.1f,\"round_min\":%.1f,\"round_max\":%.1f,"
                 "\"disclosed\":%zu,\"withheld\":%zu}\n",
                 r->events, destinations, r->cpu_seconds, r->wall_seconds,
-                r->events_per_cpu_second, r->disclosed, r->withheld);
+                r->events_per_cpu_second, r->round_median, r->round_min, r->round_max,
+                r->disclosed, r->withheld);
         fclose(fp);
     }
 }

@@ -103,6 +103,12 @@ static ps_err_t audit_one(const struct ps_engine *engine, struct ps_engine_worke
     return ps_audit_encode(&rec, buf, err);
 }
 
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static ps_err_t timed_loop(const struct ps_engine *engine, struct ps_engine_worker *worker,
                            const struct encoded *in, size_t events, size_t rounds,
                            struct ps_bench_engine_result *r, struct ps_error *err)
@@ -113,7 +119,13 @@ static ps_err_t timed_loop(const struct ps_engine *engine, struct ps_engine_work
     ps_buf_init(&audit, 0);
     ps_err_t rc = ads ? PS_OK : ps_error_set(err, PS_ERR_NOMEM, "out of memory");
     double cpu0 = clock_seconds(CLOCK_THREAD_CPUTIME_ID), wall0 = clock_seconds(CLOCK_MONOTONIC);
+    double *rates = calloc(rounds + 1, sizeof(*rates));
+    if (!rates && rc == PS_OK) {
+        rc = ps_error_set(err, PS_ERR_NOMEM, "out of memory");
+    }
     for (size_t round = 0; rc == PS_OK && round < rounds; round++) {
+        double round_cpu0 = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
+        size_t round_events0 = r->events;
         for (size_t i = 0; rc == PS_OK && i < events; i++) {
             const struct ps_engine_output *outs;
             struct ps_error why;
@@ -128,7 +140,17 @@ static ps_err_t timed_loop(const struct ps_engine *engine, struct ps_engine_work
             r->audit_bytes += audit.len;
             r->events++;
         }
+        double round_cpu = clock_seconds(CLOCK_THREAD_CPUTIME_ID) - round_cpu0;
+        rates[round] = round_cpu > 0 ? (double)(r->events - round_events0) / round_cpu : 0;
     }
+    if (rc == PS_OK && rounds > 0) {
+        qsort(rates, rounds, sizeof(*rates), compare_doubles);
+        r->round_min = rates[0];
+        r->round_max = rates[rounds - 1];
+        r->round_median = rounds % 2 ? rates[rounds / 2]
+                                     : (rates[rounds / 2 - 1] + rates[rounds / 2]) / 2;
+    }
+    free(rates);
     r->cpu_seconds = clock_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu0;
     r->wall_seconds = clock_seconds(CLOCK_MONOTONIC) - wall0;
     r->events_per_cpu_second = r->cpu_seconds > 0 ? (double)r->events / r->cpu_seconds : 0;

@@ -36,7 +36,12 @@ struct ps_bench_engine_result {
     size_t audit_bytes;        /* audit records' values */
     double cpu_seconds;        /* this thread's CPU time over the timed loop */
     double wall_seconds;
-    double events_per_cpu_second;
+    double events_per_cpu_second; /* over all rounds */
+    /* Per round (a shared virtual machine varies by 10-20 % from one second
+     * to the next): the median and the range of the rounds' rates. */
+    double round_median;
+    double round_min;
+    double round_max;
 };
 
 /* Runs `events` generated events (pre-encoded, Confluent-framed with ids
