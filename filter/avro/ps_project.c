@@ -612,25 +612,15 @@ static ps_err_t proj_write_mapped(struct apply_ctx *ac, int node, const struct p
                            "the transformed value does not fit the output type");
 }
 
-static ps_err_t proj_apply_map(struct apply_ctx *ac, int node, avro_value_t *value)
+/* A mapped leaf whose input value is sin: the caller's function gives the
+ * output value, written with its union branch when the field is nullable. */
+static ps_err_t proj_map_scalar(struct apply_ctx *ac, int node, const struct ps_scalar *sin)
 {
     const struct ps_schema *in = ac->proj->in;
     int nullable = in->nodes[node].nullable;
     int null_branch = in->ext[node].null_branch;
-    struct ps_scalar sin = {.kind = PS_SCALAR_NULL};
     struct ps_scalar sout = {.kind = PS_SCALAR_NULL};
-    avro_value_t branch;
-    int disc = -1;
-    if (nullable) {
-        avro_value_get_discriminant(value, &disc);
-        if (disc != null_branch && avro_value_get_current_branch(value, &branch) == 0) {
-            value = &branch;
-        }
-    }
-    if ((!nullable || disc != null_branch) && ps_avro_value_to_scalar(value, &sin) != 0) {
-        return proj_apply_fail(ac, PS_ERR_DECODE, node, "cannot read the input value");
-    }
-    ps_err_t rc = ac->fn(ac->opaque, node, &sin, &sout, ac->err);
+    ps_err_t rc = ac->fn(ac->opaque, node, sin, &sout, ac->err);
     if (rc != PS_OK) {
         return ps_error_prefix(ac->err, "field '%s'", in->nodes[node].path);
     }
@@ -643,6 +633,26 @@ static ps_err_t proj_apply_map(struct apply_ctx *ac, int node, avro_value_t *val
         rc = ps_avro_write_long(ac->out, 1 - null_branch);
     }
     return rc == PS_OK ? proj_write_mapped(ac, node, &sout) : rc;
+}
+
+static ps_err_t proj_apply_map(struct apply_ctx *ac, int node, avro_value_t *value)
+{
+    const struct ps_schema *in = ac->proj->in;
+    int nullable = in->nodes[node].nullable;
+    int null_branch = in->ext[node].null_branch;
+    struct ps_scalar sin = {.kind = PS_SCALAR_NULL};
+    avro_value_t branch;
+    int disc = -1;
+    if (nullable) {
+        avro_value_get_discriminant(value, &disc);
+        if (disc != null_branch && avro_value_get_current_branch(value, &branch) == 0) {
+            value = &branch;
+        }
+    }
+    if ((!nullable || disc != null_branch) && ps_avro_value_to_scalar(value, &sin) != 0) {
+        return proj_apply_fail(ac, PS_ERR_DECODE, node, "cannot read the input value");
+    }
+    return proj_map_scalar(ac, node, &sin);
 }
 
 static ps_err_t proj_apply_node(struct apply_ctx *ac, int node, avro_value_t *value);
@@ -725,26 +735,9 @@ static ps_err_t proj_tape_node(struct tape_ctx *tc, uint32_t idx);
 static ps_err_t proj_tape_map(struct tape_ctx *tc, const struct ps_tape_entry *e)
 {
     struct apply_ctx *ac = tc->ac;
-    int node = e->node;
-    const struct ps_schema *in = ac->proj->in;
-    int nullable = in->nodes[node].nullable;
-    int null_branch = in->ext[node].null_branch;
     struct ps_scalar sin;
-    struct ps_scalar sout = {.kind = PS_SCALAR_NULL};
     ps_event_tape_scalar(tc->ev, e, &sin);
-    ps_err_t rc = ac->fn(ac->opaque, node, &sin, &sout, ac->err);
-    if (rc != PS_OK) {
-        return ps_error_prefix(ac->err, "field '%s'", in->nodes[node].path);
-    }
-    if (sout.kind == PS_SCALAR_NULL) {
-        return nullable ? ps_avro_write_long(ac->out, null_branch)
-                        : proj_apply_fail(ac, PS_ERR_TRANSFORM, node,
-                                          "the transformed value is null for a required field");
-    }
-    if (nullable) {
-        rc = ps_avro_write_long(ac->out, 1 - null_branch);
-    }
-    return rc == PS_OK ? proj_write_mapped(ac, node, &sout) : rc;
+    return proj_map_scalar(ac, e->node, &sin);
 }
 
 static ps_err_t proj_tape_children(struct tape_ctx *tc, uint32_t idx)

@@ -111,6 +111,55 @@ static size_t validate_min_size(avro_schema_t s, int depth)
     }
 }
 
+/* The header of one block of an array or map at vc->p: *count_p items (0:
+ * the end), checked against the bytes left (at least min per item) and the
+ * item limit, which it is counted towards. Only a single plain block of an
+ * array is canonical: Avro C reads a map's duplicate keys into one entry and
+ * writes every array and map as one block. */
+static ps_err_t validate_block_count(struct validate_ctx *vc, int at, int is_map, size_t min,
+                                     int *blocks, int64_t *count_p)
+{
+    int64_t count = 0;
+    ps_err_t rc = validate_varint(vc, at, &count);
+    *count_p = 0;
+    if (rc != PS_OK || count == 0) {
+        return rc;
+    }
+    if (count < 0 || is_map || (*blocks)++ > 0) {
+        vc->canonical = 0;
+    }
+    if (count < 0) {
+        if (count == INT64_MIN) {
+            return validate_fail(vc, PS_ERR_DECODE, at, "invalid block count");
+        }
+        count = -count;
+        int64_t block_bytes = 0;
+        rc = validate_varint(vc, at, &block_bytes);
+        if (rc == PS_OK && (block_bytes < 0 || block_bytes > vc->end - vc->p)) {
+            rc = validate_fail(vc, PS_ERR_DECODE, at, "block size beyond the datum");
+        }
+        if (rc != PS_OK) {
+            return rc;
+        }
+    }
+    if ((uint64_t)count > (uint64_t)(vc->end - vc->p) / min) {
+        /* Two messages, so that a dead-letter reader can tell a hostile
+         * count from a datum that ends inside its last item. */
+        return validate_fail(vc, PS_ERR_DECODE, at,
+                             count == 1 ? "array or map item beyond the end of the datum"
+                                        : "block count larger than the remaining bytes can hold");
+    }
+    if ((size_t)count > vc->limits->max_items - vc->items) {
+        char what[96];
+        snprintf(what, sizeof(what), "more array or map items than the limit (%zu)",
+                 vc->limits->max_items);
+        return validate_fail(vc, PS_ERR_LIMIT, at, what);
+    }
+    vc->items += (size_t)count;
+    *count_p = count;
+    return PS_OK;
+}
+
 static ps_err_t validate_value(struct validate_ctx *vc, avro_schema_t s, int node, int at,
                                int depth);
 
@@ -127,48 +176,10 @@ static ps_err_t validate_blocks(struct validate_ctx *vc, avro_schema_t s, int is
     int blocks = 0;
     for (;;) {
         int64_t count = 0;
-        ps_err_t rc = validate_varint(vc, at, &count);
-        if (rc != PS_OK) {
+        ps_err_t rc = validate_block_count(vc, at, is_map, min, &blocks, &count);
+        if (rc != PS_OK || count == 0) {
             return rc;
         }
-        if (count == 0) {
-            return PS_OK;
-        }
-        /* Avro C reads a map's duplicate keys into one entry and writes
-         * every array and map as one block: only a single plain block of an
-         * array comes back as it was. */
-        if (count < 0 || is_map || blocks++ > 0) {
-            vc->canonical = 0;
-        }
-        if (count < 0) {
-            if (count == INT64_MIN) {
-                return validate_fail(vc, PS_ERR_DECODE, at, "invalid block count");
-            }
-            count = -count;
-            int64_t block_bytes = 0;
-            rc = validate_varint(vc, at, &block_bytes);
-            if (rc == PS_OK && (block_bytes < 0 || block_bytes > vc->end - vc->p)) {
-                rc = validate_fail(vc, PS_ERR_DECODE, at, "block size beyond the datum");
-            }
-            if (rc != PS_OK) {
-                return rc;
-            }
-        }
-        if ((uint64_t)count > (uint64_t)(vc->end - vc->p) / min) {
-            /* Two messages, so that a dead-letter reader can tell a hostile
-             * count from a datum that ends inside its last item. */
-            return validate_fail(vc, PS_ERR_DECODE, at,
-                                 count == 1
-                                     ? "array or map item beyond the end of the datum"
-                                     : "block count larger than the remaining bytes can hold");
-        }
-        if ((size_t)count > vc->limits->max_items - vc->items) {
-            char what[96];
-            snprintf(what, sizeof(what), "more array or map items than the limit (%zu)",
-                     vc->limits->max_items);
-            return validate_fail(vc, PS_ERR_LIMIT, at, what);
-        }
-        vc->items += (size_t)count;
         for (int64_t i = 0; i < count; i++) {
             if (is_map) {
                 int64_t klen = 0;
@@ -341,7 +352,7 @@ static ps_err_t validate_node_blocks(struct validate_ctx *vc, int node, uint32_t
     uint32_t total = 0;
     for (;;) {
         int64_t count = 0;
-        ps_err_t rc = validate_varint(vc, node, &count);
+        ps_err_t rc = validate_block_count(vc, node, is_map, min, &blocks, &count);
         if (rc != PS_OK) {
             return rc;
         }
@@ -349,36 +360,6 @@ static ps_err_t validate_node_blocks(struct validate_ctx *vc, int node, uint32_t
             vc->ev->tape[idx].count = total;
             return PS_OK;
         }
-        if (count < 0 || is_map || blocks++ > 0) {
-            vc->canonical = 0;
-        }
-        if (count < 0) {
-            if (count == INT64_MIN) {
-                return validate_fail(vc, PS_ERR_DECODE, node, "invalid block count");
-            }
-            count = -count;
-            int64_t block_bytes = 0;
-            rc = validate_varint(vc, node, &block_bytes);
-            if (rc == PS_OK && (block_bytes < 0 || block_bytes > vc->end - vc->p)) {
-                rc = validate_fail(vc, PS_ERR_DECODE, node, "block size beyond the datum");
-            }
-            if (rc != PS_OK) {
-                return rc;
-            }
-        }
-        if ((uint64_t)count > (uint64_t)(vc->end - vc->p) / min) {
-            return validate_fail(vc, PS_ERR_DECODE, node,
-                                 count == 1
-                                     ? "array or map item beyond the end of the datum"
-                                     : "block count larger than the remaining bytes can hold");
-        }
-        if ((size_t)count > vc->limits->max_items - vc->items) {
-            char what[96];
-            snprintf(what, sizeof(what), "more array or map items than the limit (%zu)",
-                     vc->limits->max_items);
-            return validate_fail(vc, PS_ERR_LIMIT, node, what);
-        }
-        vc->items += (size_t)count;
         total += (uint32_t)count;
         for (int64_t i = 0; i < count; i++) {
             const uint8_t *key = vc->p;

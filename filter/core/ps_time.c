@@ -130,16 +130,30 @@ int64_t ps_time_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t ps_time_now_coarse_ms(void)
+#ifndef CLOCK_REALTIME_COARSE /* Linux's; elsewhere the fine clocks serve */
+#define CLOCK_REALTIME_COARSE CLOCK_REALTIME
+#define CLOCK_MONOTONIC_COARSE CLOCK_MONOTONIC
+#endif
+
+/* A coarse clock in ms (a scheduler tick: no hardware clock read, which is
+ * slow on some virtual machines), or the fine one where there is none. */
+static int64_t coarse_ms(clockid_t coarse, clockid_t fine)
 {
     struct timespec ts;
-#ifdef CLOCK_REALTIME_COARSE
-    if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0)
-#endif
-    {
-        clock_gettime(CLOCK_REALTIME, &ts);
+    if (clock_gettime(coarse, &ts) != 0) {
+        clock_gettime(fine, &ts);
     }
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t ps_time_now_coarse_ms(void)
+{
+    return coarse_ms(CLOCK_REALTIME_COARSE, CLOCK_REALTIME);
+}
+
+int64_t ps_time_mono_coarse_ms(void)
+{
+    return coarse_ms(CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC);
 }
 
 int64_t ps_time_mono_ms(void)

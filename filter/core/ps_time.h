@@ -32,6 +32,9 @@ int64_t ps_time_now_ms(void);
  * resolution of a scheduler tick, a few ms; no hardware clock read, which
  * is slow on some virtual machines). For per-event stamps on hot paths. */
 int64_t ps_time_now_coarse_ms(void);
+/* As ps_time_mono_ms from CLOCK_MONOTONIC_COARSE, for deadlines and ages of a
+ * few hundred ms or more checked on hot paths. */
+int64_t ps_time_mono_coarse_ms(void);
 int64_t ps_time_mono_ms(void);
 
 #endif

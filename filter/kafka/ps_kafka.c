@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "ps_log.h"
+#include "ps_time.h"
 
 /* Deprecated spellings librdkafka still accepts for a guarded property: a
  * caller could otherwise change a guarantee through the back door. */
@@ -227,19 +228,11 @@ ps_err_t ps_kafka_fatal_check(rd_kafka_t *rk, const char *what, struct ps_error 
                         rd_kafka_err2name(code), errstr);
 }
 
-/* The coarse clock (a scheduler tick, a few ms): deadlines here are hundreds
- * of ms or more, and poll_batch reads the clock twice per message, which on
- * some virtual machines costs as much as a pseudonym. */
+/* The coarse clock: deadlines here are hundreds of ms or more, and
+ * poll_batch reads the clock twice per message. */
 int64_t ps_kafka_now_ms(void)
 {
-    struct timespec ts;
-#ifdef CLOCK_MONOTONIC_COARSE
-    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
-#endif
-    {
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-    }
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return ps_time_mono_coarse_ms();
 }
 
 int ps_kafka_remaining_ms(int64_t deadline)

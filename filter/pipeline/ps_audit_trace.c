@@ -92,8 +92,9 @@ static ps_err_t trace_plan_record(struct trace_plans *plans, const struct ps_eve
                                   struct ps_buf *json, struct ps_error *err)
 {
     struct ps_scalar id;
-    if (ps_event_get(ev, plans->id_node, &id) != PS_OK || id.kind != PS_SCALAR_STRING) {
-        return PS_ERR_DECODE;
+    if (ps_event_get(ev, plans->id_node, &id) != PS_OK || id.kind != PS_SCALAR_STRING ||
+        id.len >= PS_AUDIT_PLAN_ID_MAX) {
+        return PS_ERR_DECODE; /* not a plan this service wrote: counted, skipped */
     }
     struct trace_plan *p = plans_slot(plans, id.s, id.len);
     ps_buf_reset(json);

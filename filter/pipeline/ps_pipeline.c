@@ -337,6 +337,9 @@ static void maybe_reload(struct pipeline *pl)
     ps_engine_worker_destroy(pl->worker);
     pl->worker = worker;
     pl->engine = engine;
+    /* Plan ids are matched by the engine's pointers first: a new engine's
+     * may reuse the old one's addresses. Its plans are written again. */
+    ps_pipeline_forget_plans(pl);
     if (r->release) {
         r->release(r->opaque);
     }

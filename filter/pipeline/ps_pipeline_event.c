@@ -157,9 +157,12 @@ static ps_err_t emit(struct pipeline *pl, const char *topic, const void *key, si
 static ps_err_t publish_plan(struct pipeline *pl, const struct ps_engine_output *out,
                              struct ps_error *err)
 {
-    int64_t now = ps_time_mono_ms();
+    /* Asked for every disclosure of every event: a coarse clock, and the
+     * engine's own id pointer before any string comparison (a reloaded
+     * engine has new pointers to the same ids). */
+    int64_t now = ps_time_mono_coarse_ms();
     size_t i = 0;
-    while (i < pl->plans_published &&
+    while (i < pl->plans_published && pl->published[i].engine_id != out->audit_plan_id &&
            strcmp(pl->published[i].id, out->audit_plan_id) != 0) {
         i++;
     }
@@ -177,12 +180,13 @@ static ps_err_t publish_plan(struct pipeline *pl, const struct ps_engine_output 
     }
     if (i == pl->plans_published) {
         if (i == PS_PLANS_TRACKED) {
-            i = 0; /* more plans than tracked: the oldest slot is reused */
+            i = 0; /* more plans than tracked (never with a sane policy): reuse a slot */
         } else {
             pl->plans_published++;
         }
         memcpy(pl->published[i].id, out->audit_plan_id, id_len + 1);
     }
+    pl->published[i].engine_id = out->audit_plan_id;
     pl->published[i].at_ms = now;
     pl->stats->plans_published++;
     return PS_OK;

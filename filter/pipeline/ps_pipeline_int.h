@@ -69,6 +69,7 @@ struct pipeline {
     /* AuditPlan records on the audit topic, by plan id (publish_plan). */
     struct {
         char id[PS_AUDIT_PLAN_ID_MAX];
+        const char *engine_id; /* the engine's copy of id last seen */
         int64_t at_ms;
     } published[PS_PLANS_TRACKED];
     size_t plans_published;

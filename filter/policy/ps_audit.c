@@ -9,7 +9,9 @@
  */
 #include "ps_audit.h"
 
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ps_avro_writer.h"
@@ -144,16 +146,6 @@ static ps_err_t plan_check(const struct ps_audit_plan *plan, struct ps_error *er
     return rc;
 }
 
-static void hex16(uint64_t v, char out[17])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 15; i >= 0; i--) {
-        out[i] = digits[v & 0xf];
-        v >>= 4;
-    }
-    out[16] = '\0';
-}
-
 ps_err_t ps_audit_plan_id(const char *policy_hash, const char *destination, uint64_t fingerprint,
                           char out[PS_AUDIT_PLAN_ID_MAX], struct ps_error *err)
 {
@@ -166,11 +158,8 @@ ps_err_t ps_audit_plan_id(const char *policy_hash, const char *destination, uint
         return ps_error_set(err, PS_ERR_INVALID, "audit plan id: destination name longer than "
                             "%d characters", PS_AUDIT_PLAN_ID_MAX - 35);
     }
-    memcpy(out, policy_hash, hlen);
-    out[hlen] = '/';
-    memcpy(out + hlen + 1, destination, dlen);
-    out[hlen + 1 + dlen] = '/';
-    hex16(fingerprint, out + hlen + 2 + dlen);
+    snprintf(out, PS_AUDIT_PLAN_ID_MAX, "%.*s/%s/%016" PRIx64, (int)hlen, policy_hash,
+             destination, fingerprint);
     return PS_OK;
 }
 
@@ -185,7 +174,7 @@ ps_err_t ps_audit_plan_encode(const struct ps_audit_plan *plan, struct ps_buf *o
         return rc;
     }
     char fingerprint[17];
-    hex16(plan->input_fingerprint, fingerprint);
+    snprintf(fingerprint, sizeof(fingerprint), "%016" PRIx64, plan->input_fingerprint);
     size_t start = out->len;
     const char *strings[] = {plan->plan_id, plan->policy_hash, plan->destination, plan->topic,
                              plan->input_schema, fingerprint};

@@ -216,8 +216,8 @@ static const char *const research_generalised[] = {"pid.date_of_birth:year",
 static const char *const research_dropped[] = {"pid.name[].family", "pid.name[].given",
                                                "nte[].comment"};
 
-#define PLAN_WARD "9f86d081884c7d65/ward/0123456789abcdef"
-#define PLAN_RESEARCH "9f86d081884c7d65/research/0123456789abcdef"
+#define PLAN_WARD "9f86d081884c7d65/ward/5eedc0dedfacade1"
+#define PLAN_RESEARCH "9f86d081884c7d65/research/5eedc0dedfacade1"
 
 static void test_disclosed(void **state)
 {
@@ -274,7 +274,7 @@ static void test_plan(void **state)
         .destination = "research",
         .topic = "research.events",
         .input_schema = "uk.nhs.example.Hl7v2Event",
-        .input_fingerprint = UINT64_C(0x0123456789abcdef),
+        .input_fingerprint = UINT64_C(0x5eedc0dedfacade1),
         .kept = research_kept, .kept_count = 2,
         .pseudonymised = research_pseudonymised, .pseudonymised_count = 1,
         .generalised = research_generalised, .generalised_count = 2,
@@ -285,7 +285,7 @@ static void test_plan(void **state)
         "\"policy_hash\":\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\","
         "\"destination\":\"research\",\"topic\":\"research.events\","
         "\"input_schema\":\"uk.nhs.example.Hl7v2Event\","
-        "\"input_fingerprint\":\"0123456789abcdef\","
+        "\"input_fingerprint\":\"5eedc0dedfacade1\","
         "\"kept\":[\"msh.message_type\",\"obx[].value\"],"
         "\"pseudonymised\":[\"pid.nhs_number\"],"
         "\"generalised\":[\"pid.date_of_birth:year\",\"pid.address.postcode:district\"],"
