@@ -343,6 +343,33 @@ static void test_trace(void **state)
     free(log);
 }
 
+/* A plan record whose id is longer than any this service writes (someone
+ * else's, or damaged) is skipped and counted; it once failed the whole trace
+ * as out of memory. */
+static void test_trace_skips_overlong_plan_id(void **state)
+{
+    (void)state;
+    char id[PS_AUDIT_PLAN_ID_MAX + 40];
+    memset(id, 'p', sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    struct ps_error err = {0};
+    struct ps_kafka_producer *producer = NULL;
+    struct ps_buf buf;
+    ps_buf_init(&buf, 0);
+    append_plan(&buf, id);
+    assert_ok(ps_kafka_producer_new(bootstraps, NULL, NULL, 0, &producer, &err), &err);
+    send_value(producer, "plan", 4, buf.data, buf.len);
+    assert_ok(ps_kafka_producer_flush(producer, 10000, &err), &err);
+    ps_kafka_producer_destroy(producer);
+    ps_buf_free(&buf);
+
+    size_t matches = 0;
+    char *text = trace(nhs[0], &matches, PS_OK);
+    assert_int_equal(matches, 3);
+    assert_null(strstr(text, id));
+    free(text);
+}
+
 static void test_trace_errors(void **state)
 {
     (void)state;
@@ -398,6 +425,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trace),
+        cmocka_unit_test(test_trace_skips_overlong_plan_id),
         cmocka_unit_test(test_trace_errors),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
